@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rseq-rs front door.  "make run" is the main job, "make test" the tests.
+#
+# When the kernel build system includes this directory as an external
+# module (make -C KDIR M=$PWD), it reads Kbuild, not this file.
+
+CACHE_DIR := $(or $(RSEQ_RS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rseq-rs)
+
+.PHONY: help run test toolchain tree kunit-x86_64 kunit-arm64 apply-to-tree clean-cache
+
+help:
+	@echo 'rseq-rs: the rseq exit-to-user path of Linux 7.3 in Rust'
+	@echo
+	@echo '  make run            main job: toolchain, 7.3 tree + patches/, build and'
+	@echo '                      KUnit on x86_64 and arm64, report'
+	@echo '  make test           the tests (what .ci/run runs): toolchain, tree,'
+	@echo '                      KUnit on x86_64 and arm64'
+	@echo '  make toolchain      Debian trixie chroot with the build toolchain (~5 min once)'
+	@echo '  make tree           unpack linux-source-7.3 and apply patches/ (git am)'
+	@echo '  make kunit-ARCH     build and run KUnit for ARCH = x86_64 | arm64'
+	@echo '  make apply-to-tree KDIR=/path/to/linux-7.3'
+	@echo '                      apply patches/ and install rust/ into your own tree'
+	@echo '  make clean-cache    remove the cache ($(CACHE_DIR))'
+	@echo
+	@echo 'Cache: $$RSEQ_RS_CACHE, default $${XDG_CACHE_HOME:-$$HOME/.cache}/rseq-rs'
+
+run:
+	@scripts/run
+
+test:
+	@scripts/test
+
+toolchain:
+	@scripts/toolchain
+
+tree: toolchain
+	@scripts/tree
+
+kunit-x86_64 kunit-arm64: tree
+	@scripts/kunit $(patsubst kunit-%,%,$@)
+
+apply-to-tree:
+	@scripts/apply-to-tree $(KDIR)
+
+clean-cache:
+	rm -rf --one-file-system '$(CACHE_DIR)'

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings for the rseq-rs scripts. Source it; do not run it.
+#
+# Everything expensive lives in $RSEQ_RS_CACHE (default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/rseq-rs), outside the clone, so a fresh
+# clone of the repository reuses the chroot, kernel trees and builds.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${RSEQ_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rseq-rs}
+CHROOT=$CACHE/chroot
+TRIXIE_MIRROR=${TRIXIE_MIRROR:-http://deb.debian.org/debian}
+# LLVM major shared by clang and the backports rustc (CONFIG_RUST_INLINE_HELPERS).
+LLVM_VER=22
+BINDGEN_VER=0.72.1
+KVER=7.3
+
+mkdir -p "$CACHE"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# step NAME CMD...: run CMD, then say how long it took.
+step() {
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	log "== $name"
+	"$@" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		log "== $name FAILED (rc=$rc) after $((SECONDS - t0)) s"
+		return "$rc"
+	fi
+	log "== $name done in $((SECONDS - t0)) s"
+}
+
+# in_chroot CMD: run the shell command CMD in the toolchain chroot.
+#
+# /proc, /sys, /dev, the cache and the repository are bind-mounted at the
+# same paths inside a private mount namespace, so every mount disappears
+# with the command, whatever was mounted on the host before.
+in_chroot() {
+	[ -x "$CHROOT/usr/bin/env" ] || die "no toolchain chroot at $CHROOT (run scripts/toolchain)"
+	RSEQ_RS_CHROOT_CMD=$1 unshare --mount --propagation private -- /bin/bash -c '
+		set -e
+		root=$1; shift
+		mount --rbind /proc "$root/proc"
+		mount --rbind /sys "$root/sys"
+		mount --rbind /dev "$root/dev"
+		for d in "$@"; do
+			mkdir -p "$root$d"
+			mount --bind "$d" "$root$d"
+		done
+		exec chroot "$root" /usr/bin/env -i \
+			HOME=/root TERM=dumb LANG=C.UTF-8 \
+			PATH=/usr/local/cargo/bin:/usr/lib/llvm-'"$LLVM_VER"'/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			LIBCLANG_PATH=/usr/lib/llvm-'"$LLVM_VER"'/lib \
+			CARGO_HOME=/usr/local/cargo \
+			SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+			/bin/bash -c "$RSEQ_RS_CHROOT_CMD"
+	' in_chroot "$CHROOT" "$CACHE" "$TOP" </dev/null
+}
+
+# install_rust_sources KDIR: copy the repository's Kbuild and rust/ into
+# KDIR/kernel/rseq_rs, where the series' Kbuild hookup builds them with
+# CONFIG_RSEQ_RUST.  Unchanged files are not rewritten, so their mtime
+# stays and the kernel build stays incremental.  Nothing to do while
+# rust/ holds no sources.
+install_rust_sources() {
+	local dst=$1/kernel/rseq_rs f
+	compgen -G "$TOP/rust/*.rs" >/dev/null || return 0
+	mkdir -p "$dst/rust"
+	for f in Kbuild rust/*; do
+		cmp -s "$TOP/$f" "$dst/$f" || cp "$TOP/$f" "$dst/$f"
+	done
+	for f in "$dst"/rust/*; do
+		[ -e "$TOP/rust/${f##*/}" ] || rm -f "$f"
+	done
+}
