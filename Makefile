@@ -7,7 +7,7 @@
 
 CACHE_DIR := $(or $(RSEQ_RS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rseq-rs)
 
-.PHONY: help run test toolchain tree kunit-x86_64 kunit-arm64 apply-to-tree clean-cache
+.PHONY: help run test toolchain tree kunit-x86_64 kunit-arm64 check-series apply-to-tree clean-cache
 
 help:
 	@echo 'rseq-rs: the rseq exit-to-user path of Linux 7.3 in Rust'
@@ -19,6 +19,8 @@ help:
 	@echo '  make toolchain      Debian trixie chroot with the build toolchain (~5 min once)'
 	@echo '  make tree           unpack linux-source-7.3 and apply patches/ (git am)'
 	@echo '  make kunit-ARCH     build and run KUnit for ARCH = x86_64 | arm64'
+	@echo '  make check-series   checkpatch --strict on every patch; every prefix of the'
+	@echo '                      series builds on x86_64 and arm64'
 	@echo '  make apply-to-tree KDIR=/path/to/linux-7.3'
 	@echo '                      apply patches/ and install rust/ into your own tree'
 	@echo '  make clean-cache    remove the cache ($(CACHE_DIR))'
@@ -39,6 +41,9 @@ tree: toolchain
 
 kunit-x86_64 kunit-arm64: tree
 	@scripts/kunit $(patsubst kunit-%,%,$@)
+
+check-series: tree
+	@scripts/check-series
 
 apply-to-tree:
 	@scripts/apply-to-tree $(KDIR)

@@ -21,12 +21,21 @@ mkdir -p "$CACHE"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# step NAME CMD...: run CMD, then say how long it took.
+# step NAME CMD...: run CMD, say every minute that it is still running,
+# then say how long it took.
 step() {
-	local name=$1 t0=$SECONDS rc=0
+	local name=$1 t0=$SECONDS rc=0 ticker
 	shift
 	log "== $name"
+	(
+		while sleep 60; do
+			log "   ... $name: $((SECONDS - t0)) s so far"
+		done
+	) &
+	ticker=$!
 	"$@" || rc=$?
+	kill "$ticker" 2>/dev/null
+	wait "$ticker" 2>/dev/null || true
 	if [ "$rc" -ne 0 ]; then
 		log "== $name FAILED (rc=$rc) after $((SECONDS - t0)) s"
 		return "$rc"
@@ -59,6 +68,17 @@ in_chroot() {
 			SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
 			/bin/bash -c "$RSEQ_RS_CHROOT_CMD"
 	' in_chroot "$CHROOT" "$CACHE" "$TOP" </dev/null
+}
+
+# series_files: the patches of the series in order, without the cover
+# letter (0000-cover-letter.patch), one path per line.
+series_files() {
+	local p
+	for p in "$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch; do
+		[ -e "$p" ] || continue
+		case "${p##*/}" in 0000-*) continue ;; esac
+		echo "$p"
+	done
 }
 
 # install_rust_sources KDIR: copy the repository's Kbuild and rust/ into

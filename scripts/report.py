@@ -69,6 +69,16 @@ def main():
             bad |= r[2] > 0
     md.append("")
 
+    md += ["## Series check (checkpatch --strict, every prefix builds)", ""]
+    try:
+        with open(os.path.join(res, "check-series.log")) as f:
+            lines = [ln.rstrip() for ln in f
+                     if ln.startswith(("checkpatch:", "series:"))]
+    except OSError:
+        lines = ["(not run)"]
+    report["series_check"] = lines
+    md += [f"    {ln}" for ln in lines] + [""]
+
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write("\n".join(md))
     with open(os.path.join(args.out, "report.json"), "w") as f:
