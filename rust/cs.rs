@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Critical section evaluation: abort, clear, or reject.
+//!
+//! C header: [`include/linux/rseq_entry.h`](srctree/include/linux/rseq_entry.h)
+//! (`rseq_update_user_cs()`, `rseq_debug_update_user_cs()`).
+
+use crate::task::{stats, stats::Stat, trace, urseq, Task};
+use crate::uaccess::{Fault, UserWindow};
+use core::mem::{offset_of, size_of};
+use kernel::bindings;
+
+/// What the evaluation of a critical section descriptor did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The instruction pointer was inside: it now is the abort handler.
+    Abort {
+        ip: u64,
+        start_ip: u64,
+        offset: u64,
+        abort_ip: u64,
+    },
+    /// The instruction pointer was outside: `rseq_cs` was cleared.
+    Clear,
+    /// The descriptor is invalid: the task has to die (C's `die:`).
+    Invalid,
+    /// A user access faulted (C's `efault:`): left to the slow path.
+    Fault,
+}
+
+impl From<Fault> for Outcome {
+    #[inline(always)]
+    fn from(_: Fault) -> Self {
+        Outcome::Fault
+    }
+}
+
+impl Outcome {
+    /// Applies the C convention: `fatal` set for [`Outcome::Invalid`],
+    /// the trace event for an abort, and `true` if the section was valid.
+    #[inline(always)]
+    pub(crate) fn finish(self, t: Task) -> bool {
+        match self {
+            Outcome::Abort {
+                ip,
+                start_ip,
+                offset,
+                abort_ip,
+            } => {
+                trace::ip_fixup(ip, start_ip, offset, abort_ip);
+                true
+            }
+            Outcome::Clear => true,
+            Outcome::Invalid => {
+                t.set_fatal(1);
+                false
+            }
+            Outcome::Fault => false,
+        }
+    }
+}
+
+mod ucs {
+    use core::mem::offset_of;
+    use kernel::bindings::rseq_cs;
+
+    pub(super) const VERSION: usize = offset_of!(rseq_cs, version);
+    pub(super) const START_IP: usize = offset_of!(rseq_cs, start_ip);
+    pub(super) const POST_COMMIT_OFFSET: usize = offset_of!(rseq_cs, post_commit_offset);
+    pub(super) const ABORT_IP: usize = offset_of!(rseq_cs, abort_ip);
+}
+
+const _: () = assert!(offset_of!(bindings::rseq_cs, flags) == ucs::VERSION + 4);
+
+/// Size of the signature in front of the abort handler.
+const SIG_SIZE: u64 = size_of::<u32>() as u64;
+
+#[inline(always)]
+pub(crate) fn task_size() -> u64 {
+    // SAFETY: Reads the task size of the current task.
+    unsafe { bindings::rseq_task_size() as u64 }
+}
+
+#[inline(always)]
+fn instruction_pointer(regs: *mut bindings::pt_regs) -> u64 {
+    // SAFETY: `regs` is the user register frame of the current task.
+    unsafe { bindings::instruction_pointer(regs) as u64 }
+}
+
+#[inline(always)]
+fn instruction_pointer_set(regs: *mut bindings::pt_regs, ip: u64) {
+    // SAFETY: `regs` is the user register frame of the current task.
+    unsafe { bindings::instruction_pointer_set(regs, ip as usize) }
+}
+
+/// Invalidates the critical section in `rseq::rseq_cs` and, for legacy
+/// registrations under the `cs_reset` policy, rewrites `cpu_id_start`
+/// (`rseq_legacy_reset_cpu_id_start()`). Inside the window of the caller.
+#[inline(always)]
+fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
+    w.write_u64_at(t.usr_field(urseq::RSEQ_CS), 0)?;
+    if t.legacy_cs_reset() {
+        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), t.cpu())?;
+    }
+    Ok(())
+}
+
+/// `rseq_update_user_cs()`: evaluates the descriptor at `csaddr` against
+/// the instruction pointer in `regs`.
+///
+/// Only ensures that `abort_ip` is in user space and preceded by the
+/// signature; the other checks are debug mode's (see [`debug_update`]).
+/// Costs, besides the statistics: three 64-bit loads of the descriptor,
+/// one 32-bit load of the signature and one 64-bit store (plus one 32-bit
+/// store under the `cs_reset` legacy policy).
+///
+/// # Context
+///
+/// The fast path (`SLOW == false`) runs with interrupts and page faults
+/// disabled; the slow path and signal delivery (`SLOW == true`) are
+/// preemptible and may fault. `regs` must be the user register frame of
+/// the current task `t`.
+#[inline(always)]
+pub(crate) fn update<const SLOW: bool>(
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    csaddr: u64,
+) -> bool {
+    stats::inc::<SLOW>(Stat::Cs);
+
+    let tasksize = task_size();
+    if csaddr >= tasksize {
+        t.set_fatal(1);
+        return false;
+    }
+
+    if crate::task::keys::debug() {
+        return debug_update(t, regs, csaddr);
+    }
+
+    evaluate::<SLOW>(t, regs, csaddr, tasksize).finish(t)
+}
+
+#[inline(always)]
+fn evaluate<const SLOW: bool>(
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    csaddr: u64,
+    tasksize: u64,
+) -> Outcome {
+    let ip = instruction_pointer(regs);
+    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
+        Ok(w) => w,
+        Err(f) => return f.into(),
+    };
+    let inner = || -> Result<Outcome, Fault> {
+        let start_ip = w.read_u64(ucs::START_IP)?;
+        let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
+        let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+
+        // No sanity checks: if outside, just clear the critical section.
+        if ip.wrapping_sub(start_ip) >= offset {
+            invalidate(&w, t)?;
+            stats::inc::<SLOW>(Stat::Clear);
+            return Ok(Outcome::Clear);
+        }
+
+        // In user space (x86 IRET would return to the kernel) and
+        // preceded by the signature (no ROP gadget as abort handler).
+        if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+            return Ok(Outcome::Invalid);
+        }
+        let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
+        if usig != t.sig() {
+            return Ok(Outcome::Invalid);
+        }
+
+        invalidate(&w, t)?;
+        instruction_pointer_set(regs, abort_ip);
+        stats::inc::<SLOW>(Stat::Fixup);
+        Ok(Outcome::Abort {
+            ip,
+            start_ip,
+            offset,
+            abort_ip,
+        })
+    };
+    let outcome = inner().unwrap_or_else(Outcome::from);
+    drop(w);
+    outcome
+}
+
+/// `rseq_debug_update_user_cs()`: the full validation of debug mode.
+///
+/// Rejects, besides what [`update`] rejects: `start_ip` or the end of the
+/// section outside user space or wrapping, an abort handler inside the
+/// section, non-zero version or flags, and (with generic IRQ entry) an
+/// abort when the task did not come from an interrupt in user mode.
+///
+/// # Context
+///
+/// As [`update`]; `csaddr` has been checked to be below `TASK_SIZE`.
+/// Out of line in C, so it counts with `this_cpu_inc()` everywhere.
+#[inline(never)]
+pub(crate) fn debug_update(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
+    debug_evaluate(t, regs, csaddr).finish(t)
+}
+
+#[inline(always)]
+fn debug_evaluate(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> Outcome {
+    let tasksize = task_size();
+    let ip = instruction_pointer(regs);
+    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
+        Ok(w) => w,
+        Err(f) => return f.into(),
+    };
+    let inner = || -> Result<Outcome, Fault> {
+        let clear = |w: &UserWindow| -> Result<Outcome, Fault> {
+            invalidate(w, t)?;
+            stats::inc::<true>(Stat::Clear);
+            Ok(Outcome::Clear)
+        };
+
+        let start_ip = w.read_u64(ucs::START_IP)?;
+        if start_ip >= tasksize {
+            return Ok(Outcome::Invalid);
+        }
+        if ip < start_ip {
+            return clear(&w);
+        }
+
+        let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
+        let cs_end = start_ip.wrapping_add(offset);
+        // Overflow and wraparound.
+        if cs_end >= tasksize || cs_end < start_ip {
+            return Ok(Outcome::Invalid);
+        }
+        if ip >= cs_end {
+            return clear(&w);
+        }
+
+        let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+        if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+            return Ok(Outcome::Invalid);
+        }
+        // The abort handler must not be inside the critical section.
+        if abort_ip.wrapping_sub(start_ip) < offset {
+            return Ok(Outcome::Invalid);
+        }
+
+        // Version and flags, read as one 64-bit word, must be zero.
+        if w.read_u64(ucs::VERSION)? != 0 {
+            return Ok(Outcome::Invalid);
+        }
+
+        let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
+        if usig != t.sig() {
+            return Ok(Outcome::Invalid);
+        }
+
+        // user_irq is only valid with CONFIG_GENERIC_IRQ_ENTRY=y: no abort
+        // unless the task was interrupted in user mode.
+        if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && t.user_irq() == 0 {
+            return Ok(Outcome::Invalid);
+        }
+
+        invalidate(&w, t)?;
+        instruction_pointer_set(regs, abort_ip);
+        stats::inc::<true>(Stat::Fixup);
+        Ok(Outcome::Abort {
+            ip,
+            start_ip,
+            offset,
+            abort_ip,
+        })
+    };
+    let outcome = inner().unwrap_or_else(Outcome::from);
+    drop(w);
+    outcome
+}

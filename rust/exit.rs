@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The exit to user space work: ID updates, fast path, slow path, signal
+//! delivery and the debug syscall return check.
+//!
+//! C header: [`include/linux/rseq_entry.h`](srctree/include/linux/rseq_entry.h)
+//! (`rseq_set_ids_get_csaddr()`, `rseq_update_usr()`,
+//! `rseq_exit_user_update()`) and `kernel/rseq.c`
+//! (`rseq_slowpath_update_usr()`, `__rseq_signal_deliver()`,
+//! `__rseq_debug_syscall_return()`).
+
+use crate::cs;
+use crate::task::{keys, stats, stats::Stat, trace, urseq, Ids, Task};
+use crate::uaccess::{Fault, UserWindow};
+use core::mem::size_of;
+use kernel::bindings;
+
+/// Why writing the IDs failed.
+enum IdsError {
+    /// A read-only field was modified by user space (C's `die:`).
+    Corrupted,
+    /// A user access faulted (C's `efault:`).
+    Fault,
+}
+
+impl From<Fault> for IdsError {
+    #[inline(always)]
+    fn from(_: Fault) -> Self {
+        IdsError::Fault
+    }
+}
+
+/// `rseq_slice_clear_user()`, inside the caller's window.
+#[inline(always)]
+fn slice_clear_user(_w: &UserWindow) -> Result<(), Fault> {
+    #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
+    if keys::slice_extension() {
+        _w.write_u32(urseq::SLICE_CTRL, 0)?;
+    }
+    Ok(())
+}
+
+/// `rseq_set_ids_get_csaddr()`: writes the four ID fields and reads
+/// `rseq_cs` in one user access window.
+///
+/// In debug mode and for RSEQ ABI V2 registrations the read-only fields
+/// must still hold what the kernel wrote last. Costs four 32-bit stores
+/// and one 64-bit load, plus four 32-bit loads where the read-only fields
+/// are checked.
+///
+/// # Context
+///
+/// As [`cs::update`].
+#[inline(always)]
+fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsError> {
+    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
+    let cached = t.ids();
+
+    if keys::debug() || t.v2() {
+        let cpu_id = w.read_u32(urseq::CPU_ID_START)?;
+        if cpu_id != cached.cpu_id {
+            return Err(IdsError::Corrupted);
+        }
+        if w.read_u32(urseq::CPU_ID)? != cpu_id {
+            return Err(IdsError::Corrupted);
+        }
+        if w.read_u32(urseq::NODE_ID)? != cached.node_id {
+            return Err(IdsError::Corrupted);
+        }
+        if w.read_u32(urseq::MM_CID)? != cached.mm_cid {
+            return Err(IdsError::Corrupted);
+        }
+    }
+
+    w.write_u32(urseq::CPU_ID_START, ids.cpu_id)?;
+    w.write_u32(urseq::CPU_ID, ids.cpu_id)?;
+    w.write_u32(urseq::NODE_ID, ids.node_id)?;
+    w.write_u32(urseq::MM_CID, ids.mm_cid)?;
+    let csaddr = w.read_u64(urseq::RSEQ_CS)?;
+
+    // RSEQ ABI V2 only.
+    if t.v2() {
+        slice_clear_user(&w)?;
+    }
+    drop(w);
+
+    t.slice_clear_grant();
+    t.set_ids(ids);
+    stats::inc::<SLOW>(Stat::Ids);
+    trace::update(t);
+    Ok(csaddr)
+}
+
+/// `rseq_update_usr()`: updates the IDs, then evaluates the critical
+/// section if there is one and the task was interrupted in user mode (or
+/// debug mode is on, or the architecture does not track that).
+///
+/// Returns `true` on success. On failure `fatal` is set if user space
+/// data was invalid and clear if a fault was not resolved.
+///
+/// # Context
+///
+/// As [`cs::update`].
+#[inline(always)]
+fn update_usr<const SLOW: bool>(t: Task, regs: *mut bindings::pt_regs, ids: &Ids) -> bool {
+    let csaddr = match set_ids_get_csaddr::<SLOW>(t, ids) {
+        Ok(csaddr) => csaddr,
+        Err(IdsError::Corrupted) => {
+            t.set_fatal(1);
+            return false;
+        }
+        Err(IdsError::Fault) => return false,
+    };
+
+    if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && !keys::debug() && t.user_irq() == 0 {
+        return true;
+    }
+    if csaddr == 0 {
+        return true;
+    }
+    cs::update::<SLOW>(t, regs, csaddr)
+}
+
+/// Disables page faults until dropped, as `guard(pagefault)()`.
+struct PagefaultGuard;
+
+impl PagefaultGuard {
+    #[inline(always)]
+    fn new() -> Self {
+        // SAFETY: Paired with the enable in `drop()`.
+        unsafe { bindings::pagefault_disable() };
+        Self
+    }
+}
+
+impl Drop for PagefaultGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: Paired with the disable in `new()`.
+        unsafe { bindings::pagefault_enable() };
+    }
+}
+
+/// `rseq_exit_user_update()`: the generic entry fast path.
+///
+/// Without changed IDs: one 64-bit load of `rseq_cs` (and the critical
+/// section evaluation if it is set). With changed IDs: see
+/// [`set_ids_get_csaddr`].
+///
+/// Returns `false` on a fault or invalid data; the caller then raises
+/// TIF_NOTIFY_RESUME and the slow path handles it.
+///
+/// # Safety
+///
+/// `regs` must be the user register frame of `t`, which must be `current`.
+///
+/// # Context
+///
+/// Exit to user space, interrupts disabled.
+#[cfg(CONFIG_GENERIC_ENTRY)]
+pub(crate) unsafe extern "C" fn exit_user_update(
+    regs: *mut bindings::pt_regs,
+    t: *mut bindings::task_struct,
+) -> bool {
+    // SAFETY: `t` is current (caller guarantee).
+    let t = unsafe { Task::from_raw(t) };
+    // Interrupts are disabled: faults must not be resolved here.
+    let _pf = PagefaultGuard::new();
+
+    if t.ids_changed() == 0 {
+        // IDs have not changed, so user_irq is set (see
+        // rseq_sched_switch_event()).
+        let csaddr = match read_csaddr_clear_slice(t) {
+            Ok(csaddr) => csaddr,
+            Err(Fault) => return false,
+        };
+        t.slice_clear_grant();
+
+        if keys::debug() || csaddr != 0 {
+            return cs::update::<false>(t, regs, csaddr);
+        }
+        return true;
+    }
+
+    let cpu = t.cpu();
+    let ids = Ids {
+        cpu_id: cpu,
+        mm_cid: t.mm_cid(),
+        node_id: cpu_to_node(cpu),
+    };
+    update_usr::<false>(t, regs, &ids)
+}
+
+#[cfg(CONFIG_GENERIC_ENTRY)]
+#[inline(always)]
+fn read_csaddr_clear_slice(t: Task) -> Result<u64, Fault> {
+    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
+    let csaddr = w.read_u64(urseq::RSEQ_CS)?;
+    if t.v2() {
+        slice_clear_user(&w)?;
+    }
+    Ok(csaddr)
+}
+
+#[inline(always)]
+fn cpu_to_node(cpu: u32) -> u32 {
+    // SAFETY: `cpu` is a possible CPU.
+    unsafe { bindings::cpu_to_node(cpu as i32) as u32 }
+}
+
+/// `rseq_event` bits kept by the slow path: `has_rseq` (all of it, it is
+/// the ABI version) and `user_irq`.
+const SLOWPATH_EVENT_MASK: u64 = (0xff << 32) | (1 << 16);
+
+/// `__rseq_handle_slowpath()`: the TIF_NOTIFY_RESUME work, the only path
+/// on architectures without generic entry.
+///
+/// Reads and clears the pending event with interrupts disabled, then
+/// writes the IDs and evaluates the critical section with page faults
+/// allowed. Failure kills the task with SIGSEGV.
+///
+/// # Safety
+///
+/// `regs` is NULL (called from a hypervisor before entering a guest) or
+/// the user register frame of the current task.
+///
+/// # Context
+///
+/// Task context on the way to user space, preemptible.
+pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
+    if regs.is_null() {
+        return;
+    }
+    let t = Task::current();
+    if t.flags() & bindings::PF_EXITING != 0 {
+        return;
+    }
+    stats::inc::<true>(Stat::Slowpath);
+
+    // Read and clear the event with interrupts disabled: a preemption
+    // right after sets TIF_NOTIFY_RESUME again and brings us back here.
+    // SAFETY: Paired with the enable below; nothing in between sleeps.
+    unsafe { bindings::local_irq_disable() };
+    let event = t.sched_switch();
+    t.mask_events(SLOWPATH_EVENT_MASK);
+    let cpu_id = t.cpu();
+    let mm_cid = t.mm_cid();
+    // SAFETY: Paired with the disable above.
+    unsafe { bindings::local_irq_enable() };
+
+    if event == 0 {
+        return;
+    }
+    let ids = Ids {
+        cpu_id,
+        mm_cid,
+        node_id: cpu_to_node(cpu_id),
+    };
+    if !update_usr::<true>(t, regs, &ids) {
+        // Clear the errors, in case this survives magically.
+        t.clear_error();
+        // SAFETY: Signals the current task.
+        unsafe { bindings::force_sig(bindings::SIGSEGV as i32) };
+    }
+}
+
+/// `rseq_handle_cs()`: reads `rseq_cs` and evaluates it.
+#[inline(always)]
+fn handle_cs(t: Task, regs: *mut bindings::pt_regs) -> bool {
+    let csaddr = match read_csaddr(t) {
+        Ok(csaddr) => csaddr,
+        Err(Fault) => return false,
+    };
+    if csaddr == 0 {
+        return true;
+    }
+    cs::update::<true>(t, regs, csaddr)
+}
+
+#[inline(always)]
+fn read_csaddr(t: Task) -> Result<u64, Fault> {
+    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
+    w.read_u64(urseq::RSEQ_CS)
+}
+
+/// `__rseq_signal_deliver()`: aborts the critical section of the
+/// interrupted context before the instruction pointer moves to the signal
+/// handler. IDs are left to the exit path, except that legacy
+/// registrations under the historic policy get a forced update.
+///
+/// # Safety
+///
+/// `regs` is the user register frame of the current task.
+///
+/// # Context
+///
+/// Signal delivery, preemptible.
+pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt_regs) {
+    let t = Task::current();
+    stats::inc::<true>(Stat::Signal);
+
+    if !handle_cs(t, regs) {
+        t.clear_error();
+        // SAFETY: Signals the current task.
+        unsafe { bindings::force_sigsegv(sig) };
+    }
+
+    if !t.optimized_policy() {
+        t.force_update();
+    }
+}
+
+/// `__rseq_debug_syscall_return()`: kills the task if it issued a system
+/// call inside a critical section, or if its descriptor is invalid.
+///
+/// # Safety
+///
+/// `regs` is the user register frame of the current task.
+///
+/// # Context
+///
+/// System call return with debug mode on, preemptible.
+pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_regs) {
+    let t = Task::current();
+    if t.has_rseq() == 0 {
+        return;
+    }
+    let ok = match read_csaddr(t) {
+        Ok(0) => true,
+        Ok(csaddr) if csaddr >= cs::task_size() => false,
+        Ok(csaddr) => cs::debug_update(t, regs, csaddr),
+        Err(Fault) => false,
+    };
+    if !ok {
+        // SAFETY: Signals the current task.
+        unsafe { bindings::force_sig(bindings::SIGSEGV as i32) };
+    }
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rseq exit to user space work of Linux 7.3, in Rust.
+//!
+//! C headers: [`include/linux/rseq_entry.h`](srctree/include/linux/rseq_entry.h),
+//! [`include/linux/rseq.h`](srctree/include/linux/rseq.h) (`struct rseq_impl`).
+//!
+//! This crate registers itself as the alternative implementation of
+//! `struct rseq_impl` under the name `rust`. It is selected with
+//! `rseq_impl=rust` on the command line or by writing `rust` to debugfs
+//! `rseq/impl`; loaded as a module it selects itself unless `select=0`
+//! (the command line wins). Unloading switches back to C and waits until
+//! no CPU runs this code anymore.
+//!
+//! The behaviour is that of the C functions it replaces, including the
+//! legacy policy knob, debug mode, statistics and tracepoints.
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+mod cs;
+mod exit;
+mod task;
+mod uaccess;
+
+module! {
+    type: RseqRs,
+    name: "rseq_rs",
+    authors: ["rseq-rs developers"],
+    description: "Rust implementation of the rseq exit to user space work",
+    license: "GPL",
+    params: {
+        select: bool {
+            default: true,
+            description: "Select the Rust implementation when the module is loaded",
+        },
+    },
+}
+
+/// The `struct rseq_impl` handed to C.
+struct Impl(bindings::rseq_impl);
+
+// SAFETY: Only read by C after registration; it holds a static string and
+// function pointers.
+unsafe impl Sync for Impl {}
+
+#[cfg(CONFIG_GENERIC_ENTRY)]
+const EXIT_USER_UPDATE: Option<
+    unsafe extern "C" fn(*mut bindings::pt_regs, *mut bindings::task_struct) -> bool,
+> = Some(exit::exit_user_update);
+#[cfg(not(CONFIG_GENERIC_ENTRY))]
+const EXIT_USER_UPDATE: Option<
+    unsafe extern "C" fn(*mut bindings::pt_regs, *mut bindings::task_struct) -> bool,
+> = None;
+
+static RSEQ_IMPL: Impl = Impl(bindings::rseq_impl {
+    name: c"rust".as_ptr().cast(),
+    exit_user_update: EXIT_USER_UPDATE,
+    handle_slowpath: Some(exit::handle_slowpath),
+    signal_deliver: Some(exit::signal_deliver),
+    debug_syscall_return: Some(exit::debug_syscall_return),
+});
+
+/// The registration; dropping it unregisters.
+struct RseqRs;
+
+impl kernel::Module for RseqRs {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Built in, the command line decides (rseq_impl=rust).
+        let select = cfg!(MODULE) && module_parameters::select.value();
+        // SAFETY: `RSEQ_IMPL` is static and complete; it is unregistered
+        // in `drop()` before the module text goes away.
+        let ret = unsafe { bindings::rseq_impl_register(&RSEQ_IMPL.0, select) };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        pr_info!("registered (selected: {})\n", select);
+        Ok(RseqRs)
+    }
+}
+
+impl Drop for RseqRs {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `init()`. On return no CPU executes code
+        // of this crate anymore.
+        unsafe { bindings::rseq_impl_unregister(&RSEQ_IMPL.0) };
+        pr_info!("unregistered\n");
+    }
+}

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rseq state of a task, the policy switches and the statistics.
+//!
+//! C headers: [`include/linux/rseq_types.h`](srctree/include/linux/rseq_types.h)
+//! (`struct rseq_data`, `struct rseq_event`, `struct rseq_ids`) and
+//! [`include/linux/rseq.h`](srctree/include/linux/rseq.h) (`rseq_v2()`, the
+//! legacy policy).
+
+use core::mem::{offset_of, size_of};
+use core::ptr::{addr_of, addr_of_mut};
+use kernel::bindings;
+
+/// `struct rseq_event` byte by byte, as the C code accesses it.
+///
+/// The scheduler, the membarrier IPI and the entry code write single bytes
+/// of it, so the Rust code reads and writes the same bytes, never wider.
+#[repr(C)]
+struct EventBytes {
+    sched_switch: u8,
+    ids_changed: u8,
+    user_irq: u8,
+    _pad0: u8,
+    has_rseq: u8,
+    _pad1: u8,
+    fatal: u8,
+    slowpath: u8,
+}
+
+/// `struct rseq_ids` without the compound `cpu_cid` view.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) cpu_id: u32,
+    pub(crate) mm_cid: u32,
+    pub(crate) node_id: u32,
+}
+
+const _: () = {
+    assert!(size_of::<EventBytes>() == size_of::<bindings::rseq_event>());
+    assert!(size_of::<Ids>() <= size_of::<bindings::rseq_ids>());
+};
+
+/// Byte offsets of the fields of the user space `struct rseq`.
+pub(crate) mod urseq {
+    use core::mem::offset_of;
+    use kernel::bindings::rseq;
+
+    pub(crate) const CPU_ID_START: usize = offset_of!(rseq, cpu_id_start);
+    pub(crate) const CPU_ID: usize = offset_of!(rseq, cpu_id);
+    pub(crate) const RSEQ_CS: usize = offset_of!(rseq, rseq_cs);
+    pub(crate) const NODE_ID: usize = offset_of!(rseq, node_id);
+    pub(crate) const MM_CID: usize = offset_of!(rseq, mm_cid);
+    #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
+    pub(crate) const SLICE_CTRL: usize = offset_of!(rseq, slice_ctrl);
+}
+
+/// A task and its rseq state.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `task_struct`. Its rseq state is only modified
+/// by the task itself on its way to user space (or with interrupts
+/// disabled where C does so too), so plain accesses are what C does.
+#[derive(Clone, Copy)]
+pub(crate) struct Task {
+    ptr: *mut bindings::task_struct,
+}
+
+impl Task {
+    /// The task running this code.
+    #[inline(always)]
+    pub(crate) fn current() -> Self {
+        // SAFETY: `current` is always valid in task context.
+        let ptr = unsafe { bindings::get_current() };
+        // INVARIANT: The current task is alive while it runs.
+        Self { ptr }
+    }
+
+    /// Wraps a task pointer handed in by the C entry code.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be `current` or otherwise live for the lifetime of the
+    /// returned value.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::task_struct) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self { ptr }
+    }
+
+    #[inline(always)]
+    fn data(self) -> *mut bindings::rseq_data {
+        // SAFETY: `ptr` is a live task (type invariant).
+        unsafe { addr_of_mut!((*self.ptr).rseq) }
+    }
+
+    #[inline(always)]
+    fn event(self) -> *mut EventBytes {
+        // SAFETY: `data()` points into a live task.
+        unsafe { addr_of_mut!((*self.data()).event).cast() }
+    }
+
+    /// The registered user space `struct rseq`.
+    #[inline(always)]
+    pub(crate) fn usrptr(self) -> *mut bindings::rseq {
+        // SAFETY: `data()` points into a live task.
+        unsafe { (*self.data()).usrptr }
+    }
+
+    /// The user address of a field of the registered `struct rseq`.
+    #[inline(always)]
+    pub(crate) fn usr_field<T>(self, off: usize) -> *mut T {
+        self.usrptr().cast::<u8>().wrapping_add(off).cast()
+    }
+
+    /// The signature expected before abort handlers.
+    #[inline(always)]
+    pub(crate) fn sig(self) -> u32 {
+        // SAFETY: `data()` points into a live task.
+        unsafe { (*self.data()).sig }
+    }
+
+    /// The IDs last written to user space.
+    #[inline(always)]
+    pub(crate) fn ids(self) -> Ids {
+        // SAFETY: `data()` points into a live task; `Ids` is a prefix of
+        // `struct rseq_ids` (checked at build time).
+        unsafe { addr_of!((*self.data()).ids).cast::<Ids>().read() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_ids(self, ids: &Ids) {
+        // SAFETY: As in `ids()`.
+        unsafe { addr_of_mut!((*self.data()).ids).cast::<Ids>().write(*ids) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn flags(self) -> u32 {
+        // SAFETY: `ptr` is a live task (type invariant).
+        unsafe { (*self.ptr).flags }
+    }
+
+    /// The CPU the task runs on, as `task_cpu()`.
+    #[inline(always)]
+    pub(crate) fn cpu(self) -> u32 {
+        // SAFETY: `ptr` is a live task.
+        unsafe { bindings::task_cpu(self.ptr) }
+    }
+
+    /// The MM concurrency ID, as `task_mm_cid()`.
+    #[inline(always)]
+    pub(crate) fn mm_cid(self) -> u32 {
+        // SAFETY: `ptr` is a live task.
+        unsafe { bindings::task_mm_cid(self.ptr) as u32 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn as_ptr(self) -> *mut bindings::task_struct {
+        self.ptr
+    }
+}
+
+/// Generates a getter for one byte of `struct rseq_event`.
+macro_rules! event_get {
+    ($($get:ident),*) => {
+        impl Task {$(
+            #[inline(always)]
+            pub(crate) fn $get(self) -> u8 {
+                // SAFETY: `event()` points into a live task.
+                unsafe { addr_of!((*self.event()).$get).read() }
+            }
+        )*}
+    };
+}
+
+/// Generates a setter for one byte of `struct rseq_event`.
+macro_rules! event_set {
+    ($($set:ident: $field:ident),*) => {
+        impl Task {$(
+            #[inline(always)]
+            pub(crate) fn $set(self, val: u8) {
+                // SAFETY: `event()` points into a live task.
+                unsafe { addr_of_mut!((*self.event()).$field).write(val) }
+            }
+        )*}
+    };
+}
+
+event_get!(sched_switch, ids_changed, user_irq, has_rseq);
+event_set!(set_sched_switch: sched_switch, set_ids_changed: ids_changed, set_fatal: fatal);
+
+impl Task {
+    /// `rseq_event::error = 0`: clears `fatal` and `slowpath` in one store.
+    #[inline(always)]
+    pub(crate) fn clear_error(self) {
+        // SAFETY: `event()` points into a live task; `error` is the u16 at
+        // offset 6, naturally aligned.
+        unsafe {
+            self.event()
+                .cast::<u8>()
+                .add(offset_of!(EventBytes, fatal))
+                .cast::<u16>()
+                .write(0)
+        }
+    }
+
+    /// `rseq_event::all &= mask`.
+    #[inline(always)]
+    pub(crate) fn mask_events(self, mask: u64) {
+        // SAFETY: `event()` points into a live task; `all` is an aligned u64.
+        unsafe {
+            let all = self.event().cast::<u64>();
+            all.write(all.read() & mask);
+        }
+    }
+
+    /// `rseq_v2()`: an RSEQ ABI V2 registration.
+    #[inline(always)]
+    pub(crate) fn v2(self) -> bool {
+        cfg!(CONFIG_GENERIC_IRQ_ENTRY) && self.has_rseq() > 1
+    }
+
+    /// `rseq_legacy_optimized()`.
+    #[inline(always)]
+    pub(crate) fn legacy_optimized(self) -> bool {
+        cfg!(CONFIG_GENERIC_IRQ_ENTRY) && keys::legacy_optimized() && self.has_rseq() == 1
+    }
+
+    /// `rseq_optimized_policy()`.
+    #[inline(always)]
+    pub(crate) fn optimized_policy(self) -> bool {
+        self.v2() || self.legacy_optimized()
+    }
+
+    /// `rseq_legacy_cs_reset()`.
+    #[inline(always)]
+    pub(crate) fn legacy_cs_reset(self) -> bool {
+        cfg!(CONFIG_GENERIC_IRQ_ENTRY) && keys::legacy_cs_reset() && self.has_rseq() == 1
+    }
+
+    /// `rseq_force_update()`.
+    #[inline(always)]
+    pub(crate) fn force_update(self) {
+        if self.has_rseq() != 0 {
+            self.set_ids_changed(1);
+            self.set_sched_switch(1);
+            // SAFETY: `ptr` is a live task.
+            unsafe { bindings::rseq_raise_notify_resume(self.ptr) };
+        }
+    }
+
+    /// `rseq_slice_clear_grant()`.
+    #[inline(always)]
+    pub(crate) fn slice_clear_grant(self) {
+        #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
+        // SAFETY: `data()` points into a live task.
+        unsafe {
+            let granted = addr_of_mut!((*self.data()).slice.state.__bindgen_anon_1.granted);
+            if cfg!(CONFIG_RSEQ_STATS) && granted.read() != 0 {
+                stats::inc::<false>(stats::Stat::SRevoked);
+            }
+            granted.write(0);
+        }
+    }
+}
+
+/// The static keys of `kernel/rseq.c`.
+pub(crate) mod keys {
+    #[allow(unused_imports)]
+    use core::ptr::addr_of;
+    use kernel::bindings;
+
+    /// `static_branch_unlikely()` of a `static_key_false` defined by C.
+    ///
+    /// `kernel::static_branch_unlikely!` wants a key embedded in a struct
+    /// (as in `struct tracepoint`); these keys stand alone, so the key is
+    /// its own container, at offset 0.
+    ///
+    /// # Safety
+    ///
+    /// `$key` must be a `static_key_false` defined by C.
+    macro_rules! static_key_false_unlikely {
+        ($key:path) => {{
+            #[cfg(CONFIG_JUMP_LABEL)]
+            {
+                kernel::jump_label::arch_static_branch! {
+                    $key, kernel::bindings::static_key_false, key, false
+                }
+            }
+            #[cfg(not(CONFIG_JUMP_LABEL))]
+            {
+                count(addr_of!($key.key))
+            }
+        }};
+    }
+
+    /// Reads a static key as `static_key_count() > 0`: keys which are
+    /// enabled by default in this configuration, and kernels without
+    /// jump labels.
+    #[allow(dead_code)]
+    #[inline(always)]
+    fn count(key: *const bindings::static_key) -> bool {
+        // SAFETY: `key` is a static key defined by C; `enabled` is an
+        // atomic_t, read as `static_key_count()` does.
+        unsafe { core::ptr::read_volatile(addr_of!((*key).enabled.counter)) > 0 }
+    }
+
+    /// `static_branch_unlikely(&rseq_debug_enabled)`.
+    #[inline(always)]
+    pub(crate) fn debug() -> bool {
+        #[cfg(not(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE))]
+        // SAFETY: `rseq_debug_enabled` is a `static_key_false` defined by C
+        // in this configuration.
+        return unsafe {
+            static_key_false_unlikely!(bindings::rseq_debug_enabled)
+        };
+        #[cfg(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE)]
+        // SAFETY: `rseq_debug_enabled` is a static key defined by C.
+        return count(unsafe { addr_of!(bindings::rseq_debug_enabled.key) });
+    }
+
+    /// `static_branch_unlikely(&rseq_legacy_optimized_key)`.
+    #[inline(always)]
+    pub(crate) fn legacy_optimized() -> bool {
+        #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
+        // SAFETY: A `static_key_false` defined by C.
+        return unsafe {
+            static_key_false_unlikely!(bindings::rseq_legacy_optimized_key)
+        };
+        #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
+        // SAFETY: A static key defined by C.
+        return count(unsafe { addr_of!(bindings::rseq_legacy_optimized_key.key) });
+    }
+
+    /// `static_branch_unlikely(&rseq_legacy_cs_reset_key)`.
+    #[inline(always)]
+    pub(crate) fn legacy_cs_reset() -> bool {
+        #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
+        // SAFETY: A `static_key_false` defined by C.
+        return unsafe {
+            static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key)
+        };
+        #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
+        // SAFETY: A static key defined by C.
+        return count(unsafe { addr_of!(bindings::rseq_legacy_cs_reset_key.key) });
+    }
+
+    /// `rseq_slice_extension_enabled()`.
+    #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
+    #[inline(always)]
+    pub(crate) fn slice_extension() -> bool {
+        // SAFETY: A static key defined by C.
+        count(unsafe { addr_of!(bindings::rseq_slice_extension_key.key) })
+    }
+}
+
+/// `struct rseq_stats`, as `rseq_stat_inc()`.
+pub(crate) mod stats {
+    /// The counters which the exit work increments.
+    #[allow(dead_code)]
+    #[derive(Clone, Copy)]
+    pub(crate) enum Stat {
+        Signal,
+        Slowpath,
+        Ids,
+        Cs,
+        Clear,
+        Fixup,
+        SRevoked,
+    }
+
+    /// Increments a counter. `SLOW` is the preemptible slow path
+    /// (`this_cpu_inc()`), otherwise interrupts are disabled
+    /// (`raw_cpu_inc()`), as `RSEQ_BUILD_SLOW_PATH` selects in C.
+    #[inline(always)]
+    pub(crate) fn inc<const SLOW: bool>(_stat: Stat) {
+        #[cfg(CONFIG_RSEQ_STATS)]
+        // SAFETY: `rseq_stats` is a per-CPU variable defined by C; the
+        // helpers apply the per-CPU offset of the running CPU.
+        unsafe {
+            use core::ptr::addr_of_mut;
+            use kernel::bindings::rseq_stats as s;
+            let p = match _stat {
+                Stat::Signal => addr_of_mut!(s.signal),
+                Stat::Slowpath => addr_of_mut!(s.slowpath),
+                Stat::Ids => addr_of_mut!(s.ids),
+                Stat::Cs => addr_of_mut!(s.cs),
+                Stat::Clear => addr_of_mut!(s.clear),
+                Stat::Fixup => addr_of_mut!(s.fixup),
+                Stat::SRevoked => addr_of_mut!(s.s_revoked),
+            };
+            if SLOW {
+                kernel::bindings::rseq_stat_this_inc(p);
+            } else {
+                kernel::bindings::rseq_stat_raw_inc(p);
+            }
+        }
+    }
+}
+
+/// The tracepoints, as `rseq_trace_update()` and `rseq_trace_ip_fixup()`.
+pub(crate) mod trace {
+    use super::Task;
+    #[allow(unused_imports)]
+    use kernel::bindings;
+
+    #[inline(always)]
+    pub(crate) fn update(_t: Task) {
+        #[cfg(CONFIG_TRACEPOINTS)]
+        // SAFETY: `__tracepoint_rseq_update` is a tracepoint defined by C,
+        // and `__rseq_trace_update()` takes a live task.
+        unsafe {
+            if kernel::static_branch_unlikely!(
+                bindings::__tracepoint_rseq_update,
+                bindings::tracepoint,
+                key
+            ) {
+                bindings::__rseq_trace_update(_t.as_ptr());
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn ip_fixup(_ip: u64, _start_ip: u64, _offset: u64, _abort_ip: u64) {
+        #[cfg(CONFIG_TRACEPOINTS)]
+        // SAFETY: `__tracepoint_rseq_ip_fixup` is a tracepoint defined by C.
+        unsafe {
+            if kernel::static_branch_unlikely!(
+                bindings::__tracepoint_rseq_ip_fixup,
+                bindings::tracepoint,
+                key
+            ) {
+                bindings::__rseq_trace_ip_fixup(
+                    _ip as usize,
+                    _start_ip as usize,
+                    _offset as usize,
+                    _abort_ip as usize,
+                );
+            }
+        }
+    }
+}
