@@ -100,7 +100,10 @@ fn instruction_pointer_set(regs: *mut bindings::pt_regs, ip: u64) {
 fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
     w.write_u64_at(t.usr_field(urseq::RSEQ_CS), 0)?;
     if t.legacy_cs_reset() {
-        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), t.cpu())?;
+        // SAFETY: Reads the CPU number, inlined; as in C, which does not
+        // call `task_cpu()` with user access enabled.
+        let cpu = unsafe { bindings::raw_smp_processor_id() };
+        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), cpu)?;
     }
     Ok(())
 }
@@ -149,45 +152,52 @@ fn evaluate<const SLOW: bool>(
     tasksize: u64,
 ) -> Outcome {
     let ip = instruction_pointer(regs);
-    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
-        Ok(w) => w,
-        Err(f) => return f.into(),
-    };
-    let inner = || -> Result<Outcome, Fault> {
-        let start_ip = w.read_u64(ucs::START_IP)?;
-        let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
-        let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+    match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
+        // The window closes when `w` is dropped at the end of the arm.
+        Ok(w) => evaluate_in::<SLOW>(&w, t, regs, ip, tasksize).unwrap_or_else(Outcome::from),
+        Err(f) => f.into(),
+    }
+}
 
-        // No sanity checks: if outside, just clear the critical section.
-        if ip.wrapping_sub(start_ip) >= offset {
-            invalidate(&w, t)?;
-            stats::inc::<SLOW>(Stat::Clear);
-            return Ok(Outcome::Clear);
-        }
+/// The body of [`evaluate`], inside the window: everything inlined.
+#[inline(always)]
+fn evaluate_in<const SLOW: bool>(
+    w: &UserWindow,
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    ip: u64,
+    tasksize: u64,
+) -> Result<Outcome, Fault> {
+    let start_ip = w.read_u64(ucs::START_IP)?;
+    let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
+    let abort_ip = w.read_u64(ucs::ABORT_IP)?;
 
-        // In user space (x86 IRET would return to the kernel) and
-        // preceded by the signature (no ROP gadget as abort handler).
-        if abort_ip >= tasksize || abort_ip < SIG_SIZE {
-            return Ok(Outcome::Invalid);
-        }
-        let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
-        if usig != t.sig() {
-            return Ok(Outcome::Invalid);
-        }
+    // No sanity checks: if outside, just clear the critical section.
+    if ip.wrapping_sub(start_ip) >= offset {
+        invalidate(w, t)?;
+        stats::inc::<SLOW>(Stat::Clear);
+        return Ok(Outcome::Clear);
+    }
 
-        invalidate(&w, t)?;
-        instruction_pointer_set(regs, abort_ip);
-        stats::inc::<SLOW>(Stat::Fixup);
-        Ok(Outcome::Abort {
-            ip,
-            start_ip,
-            offset,
-            abort_ip,
-        })
-    };
-    let outcome = inner().unwrap_or_else(Outcome::from);
-    drop(w);
-    outcome
+    // In user space (x86 IRET would return to the kernel) and preceded by
+    // the signature (no ROP gadget as abort handler).
+    if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+        return Ok(Outcome::Invalid);
+    }
+    let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
+    if usig != t.sig() {
+        return Ok(Outcome::Invalid);
+    }
+
+    invalidate(w, t)?;
+    instruction_pointer_set(regs, abort_ip);
+    stats::inc::<SLOW>(Stat::Fixup);
+    Ok(Outcome::Abort {
+        ip,
+        start_ip,
+        offset,
+        abort_ip,
+    })
 }
 
 /// `rseq_debug_update_user_cs()`: the full validation of debug mode.
@@ -210,71 +220,80 @@ pub(crate) fn debug_update(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -
 fn debug_evaluate(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> Outcome {
     let tasksize = task_size();
     let ip = instruction_pointer(regs);
-    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
-        Ok(w) => w,
-        Err(f) => return f.into(),
-    };
-    let inner = || -> Result<Outcome, Fault> {
-        let clear = |w: &UserWindow| -> Result<Outcome, Fault> {
-            invalidate(w, t)?;
-            stats::inc::<true>(Stat::Clear);
-            Ok(Outcome::Clear)
-        };
+    match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
+        // The window closes when `w` is dropped at the end of the arm.
+        Ok(w) => debug_evaluate_in(&w, t, regs, ip, tasksize).unwrap_or_else(Outcome::from),
+        Err(f) => f.into(),
+    }
+}
 
-        let start_ip = w.read_u64(ucs::START_IP)?;
-        if start_ip >= tasksize {
-            return Ok(Outcome::Invalid);
-        }
-        if ip < start_ip {
-            return clear(&w);
-        }
+/// Clears the critical section, inside the window (debug mode).
+#[inline(always)]
+fn debug_clear(w: &UserWindow, t: Task) -> Result<Outcome, Fault> {
+    invalidate(w, t)?;
+    stats::inc::<true>(Stat::Clear);
+    Ok(Outcome::Clear)
+}
 
-        let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
-        let cs_end = start_ip.wrapping_add(offset);
-        // Overflow and wraparound.
-        if cs_end >= tasksize || cs_end < start_ip {
-            return Ok(Outcome::Invalid);
-        }
-        if ip >= cs_end {
-            return clear(&w);
-        }
+/// The body of [`debug_evaluate`], inside the window: everything inlined.
+#[inline(always)]
+fn debug_evaluate_in(
+    w: &UserWindow,
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    ip: u64,
+    tasksize: u64,
+) -> Result<Outcome, Fault> {
+    let start_ip = w.read_u64(ucs::START_IP)?;
+    if start_ip >= tasksize {
+        return Ok(Outcome::Invalid);
+    }
+    if ip < start_ip {
+        return debug_clear(w, t);
+    }
 
-        let abort_ip = w.read_u64(ucs::ABORT_IP)?;
-        if abort_ip >= tasksize || abort_ip < SIG_SIZE {
-            return Ok(Outcome::Invalid);
-        }
-        // The abort handler must not be inside the critical section.
-        if abort_ip.wrapping_sub(start_ip) < offset {
-            return Ok(Outcome::Invalid);
-        }
+    let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
+    let cs_end = start_ip.wrapping_add(offset);
+    // Overflow and wraparound.
+    if cs_end >= tasksize || cs_end < start_ip {
+        return Ok(Outcome::Invalid);
+    }
+    if ip >= cs_end {
+        return debug_clear(w, t);
+    }
 
-        // Version and flags, read as one 64-bit word, must be zero.
-        if w.read_u64(ucs::VERSION)? != 0 {
-            return Ok(Outcome::Invalid);
-        }
+    let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+    if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+        return Ok(Outcome::Invalid);
+    }
+    // The abort handler must not be inside the critical section.
+    if abort_ip.wrapping_sub(start_ip) < offset {
+        return Ok(Outcome::Invalid);
+    }
 
-        let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
-        if usig != t.sig() {
-            return Ok(Outcome::Invalid);
-        }
+    // Version and flags, read as one 64-bit word, must be zero.
+    if w.read_u64(ucs::VERSION)? != 0 {
+        return Ok(Outcome::Invalid);
+    }
 
-        // user_irq is only valid with CONFIG_GENERIC_IRQ_ENTRY=y: no abort
-        // unless the task was interrupted in user mode.
-        if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && t.user_irq() == 0 {
-            return Ok(Outcome::Invalid);
-        }
+    let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
+    if usig != t.sig() {
+        return Ok(Outcome::Invalid);
+    }
 
-        invalidate(&w, t)?;
-        instruction_pointer_set(regs, abort_ip);
-        stats::inc::<true>(Stat::Fixup);
-        Ok(Outcome::Abort {
-            ip,
-            start_ip,
-            offset,
-            abort_ip,
-        })
-    };
-    let outcome = inner().unwrap_or_else(Outcome::from);
-    drop(w);
-    outcome
+    // user_irq is only valid with CONFIG_GENERIC_IRQ_ENTRY=y: no abort
+    // unless the task was interrupted in user mode.
+    if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && t.user_irq() == 0 {
+        return Ok(Outcome::Invalid);
+    }
+
+    invalidate(w, t)?;
+    instruction_pointer_set(regs, abort_ip);
+    stats::inc::<true>(Stat::Fixup);
+    Ok(Outcome::Abort {
+        ip,
+        start_ip,
+        offset,
+        abort_ip,
+    })
 }

@@ -47,14 +47,14 @@ impl UserWindow {
     /// disabled, faults are not resolved.
     #[inline(always)]
     pub(crate) fn open(uptr: u64, size: usize) -> Result<Self, Fault> {
-        // SAFETY: The helper only opens the window; a rejected range
-        // returns NULL and leaves it closed.
-        let base =
-            unsafe { bindings::rseq_user_rw_access_begin(uptr as usize as *mut c_void, size) };
-        if base.is_null() {
+        let mut base = uptr as usize as *mut c_void;
+        // SAFETY: The helper only opens the window and updates `base`; a
+        // rejected range returns false and leaves the window closed.
+        if !unsafe { bindings::rseq_user_rw_access_begin(&mut base, size) } {
             return Err(Fault);
         }
-        // INVARIANT: The window is open and `base` covers `size` bytes.
+        // INVARIANT: The window is open. `base` may be a masked, faulting
+        // address (even NULL): accesses through it fault and are reported.
         Ok(Self { base: base.cast() })
     }
 
