@@ -124,11 +124,7 @@ fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
 /// preemptible and may fault. `regs` must be the user register frame of
 /// the current task `t`.
 #[inline(always)]
-pub(crate) fn update<const SLOW: bool>(
-    t: Task,
-    regs: *mut bindings::pt_regs,
-    csaddr: u64,
-) -> bool {
+pub(crate) fn update<const SLOW: bool>(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
     stats::inc::<SLOW>(Stat::Cs);
 
     let tasksize = task_size();

@@ -53,6 +53,10 @@ const EXIT_USER_UPDATE: Option<
     unsafe extern "C" fn(*mut bindings::pt_regs, *mut bindings::task_struct) -> bool,
 > = None;
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "as_char_ptr() is not const; the cast to the kernel's unsigned char is what it does"
+)]
 static RSEQ_IMPL: Impl = Impl(bindings::rseq_impl {
     name: c"rust".as_ptr().cast(),
     exit_user_update: EXIT_USER_UPDATE,

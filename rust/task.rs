@@ -312,9 +312,7 @@ pub(crate) mod keys {
         #[cfg(not(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE))]
         // SAFETY: `rseq_debug_enabled` is a `static_key_false` defined by C
         // in this configuration.
-        return unsafe {
-            static_key_false_unlikely!(bindings::rseq_debug_enabled)
-        };
+        return unsafe { static_key_false_unlikely!(bindings::rseq_debug_enabled) };
         #[cfg(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE)]
         // SAFETY: `rseq_debug_enabled` is a static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_debug_enabled.key) });
@@ -325,9 +323,7 @@ pub(crate) mod keys {
     pub(crate) fn legacy_optimized() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe {
-            static_key_false_unlikely!(bindings::rseq_legacy_optimized_key)
-        };
+        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_optimized_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_legacy_optimized_key.key) });
@@ -338,9 +334,7 @@ pub(crate) mod keys {
     pub(crate) fn legacy_cs_reset() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe {
-            static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key)
-        };
+        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_legacy_cs_reset_key.key) });
