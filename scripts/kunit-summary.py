@@ -5,8 +5,9 @@
 usage: kunit-summary.py ARCH FILE.json
        kunit-summary.py --total PREFIX-ARCH...   (reads PREFIX-ARCH.json)
 Exit 1 if the file is missing, holds no test, or any test failed/crashed;
-the failing suites are named.  --total prints one closing line over all
-arches: "kunit: N passed, N failed, N skipped".
+the failing suites are named.  --total prints the KUnit, guest
+(guest-ARCH.json) and total counts over all arches; the last line is
+"total: N passed, N failed, N skipped".
 """
 import json
 import sys
@@ -35,7 +36,19 @@ def total(prefixes):
         failed += m["failed"] + m["crashed"] + m["errors"]
         skipped += m["skipped"]
     print(f"kunit: {passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    # The guest runs of the same arches, when they ran
+    gp = gf = gs = 0
+    for p in prefixes:
+        g = p.replace("/kunit-", "/guest-") + ".json"
+        try:
+            with open(g) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        gp, gf, gs = gp + r["passed"], gf + r["failed"] + len(r["problems"]), gs + r["skipped"]
+    print(f"guest: {gp} passed, {gf} failed, {gs} skipped")
+    print(f"total: {passed + gp} passed, {failed + gf} failed, {skipped + gs} skipped")
+    return 1 if failed or gf else 0
 
 
 def main():

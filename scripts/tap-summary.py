@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Check the TAP that user/init.c prints on a guest console.
+
+usage: tap-summary.py LABEL CONSOLE.log OUT.json
+Prints "LABEL: N passed, N failed, N skipped" and exits 1 on any failure,
+on a missing plan line or "guest done" line (hang, panic), or on a kernel
+splat (BUG, WARNING, Oops, panic) in the console log.
+"""
+import json
+import re
+import sys
+
+
+def main():
+    label, logf, out = sys.argv[1:4]
+    with open(logf, errors="replace") as f:
+        lines = f.read().splitlines()
+    results, plan, done = [], None, False
+    splats = [ln for ln in lines
+              if re.search(r"(BUG:|WARNING:|Oops|Kernel panic|Call Trace:)", ln)]
+    for ln in lines:
+        m = re.match(r"^(ok|not ok) (\d+) (.*?)(?: # (.*))?$", ln)
+        if m:
+            status = "PASS" if m.group(1) == "ok" else "FAIL"
+            note = m.group(4) or ""
+            if status == "PASS" and note.startswith("SKIP"):
+                status = "SKIP"
+            results.append({"name": m.group(3), "status": status, "note": note})
+        elif re.match(r"^1\.\.(\d+)$", ln):
+            plan = int(ln[3:])
+        elif ln.startswith("# guest done"):
+            done = True
+    passed = sum(r["status"] == "PASS" for r in results)
+    failed = sum(r["status"] == "FAIL" for r in results)
+    skipped = sum(r["status"] == "SKIP" for r in results)
+    problems = []
+    if plan is None or not done:
+        problems.append("the guest did not finish (hang, panic or timeout)")
+    elif plan != len(results):
+        problems.append(f"plan says {plan}, {len(results)} results")
+    if splats:
+        problems.append(f"{len(splats)} kernel splat lines")
+    with open(out, "w") as f:
+        json.dump({"label": label, "results": results, "passed": passed,
+                   "failed": failed, "skipped": skipped, "problems": problems,
+                   "splats": splats[:50]}, f, indent=2)
+    print(f"{label}: {passed} passed, {failed} failed, {skipped} skipped")
+    for r in results:
+        if r["status"] == "FAIL":
+            print(f"  FAILED {r['name']}: {r['note']}")
+    for p in problems:
+        print(f"  PROBLEM {p} (console log: {logf})")
+    for s in splats[:10]:
+        print(f"  {s}")
+    return 1 if failed or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
