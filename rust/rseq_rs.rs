@@ -23,6 +23,11 @@ mod exit;
 mod task;
 mod uaccess;
 
+// Built in, the command line selects (rseq_impl=rust) and there is no
+// parameter: a built-in module with parameters owns /sys/module/rseq_rs,
+// which would keep the out-of-tree module from loading on the same kernel
+// when the built-in one is disabled with initcall_blacklist=__rseq_rs_init.
+#[cfg(MODULE)]
 module! {
     type: RseqRs,
     name: "rseq_rs",
@@ -35,6 +40,15 @@ module! {
             description: "Select the Rust implementation when the module is loaded",
         },
     },
+}
+
+#[cfg(not(MODULE))]
+module! {
+    type: RseqRs,
+    name: "rseq_rs",
+    authors: ["rseq-rs developers"],
+    description: "Rust implementation of the rseq exit to user space work",
+    license: "GPL",
 }
 
 /// The `struct rseq_impl` handed to C.
@@ -70,8 +84,11 @@ struct RseqRs;
 
 impl kernel::Module for RseqRs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        #[cfg(MODULE)]
+        let select = module_parameters::select.value();
         // Built in, the command line decides (rseq_impl=rust).
-        let select = cfg!(MODULE) && module_parameters::select.value();
+        #[cfg(not(MODULE))]
+        let select = false;
         // SAFETY: `RSEQ_IMPL` is static and complete; it is unregistered
         // in `drop()` before the module text goes away.
         let ret = unsafe { bindings::rseq_impl_register(&RSEQ_IMPL.0, select) };

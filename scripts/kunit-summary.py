@@ -9,6 +9,7 @@ the failing suites are named.  --total prints the KUnit, guest
 (guest-ARCH.json) and total counts over all arches; the last line is
 "total: N passed, N failed, N skipped".
 """
+import glob
 import json
 import sys
 
@@ -39,13 +40,16 @@ def total(prefixes):
     # The guest runs of the same arches, when they ran
     gp = gf = gs = 0
     for p in prefixes:
-        g = p.replace("/kunit-", "/guest-") + ".json"
-        try:
-            with open(g) as f:
-                r = json.load(f)
-        except (OSError, ValueError):
-            continue
-        gp, gf, gs = gp + r["passed"], gf + r["failed"] + len(r["problems"]), gs + r["skipped"]
+        for g in sorted(glob.glob(p.replace("/kunit-", "/guest-") + "-*.json")):
+            try:
+                with open(g) as f:
+                    r = json.load(f)
+            except (OSError, ValueError):
+                gf += 1
+                continue
+            gp += r["passed"]
+            gf += r["failed"] + len(r["problems"])
+            gs += r["skipped"]
     print(f"guest: {gp} passed, {gf} failed, {gs} skipped")
     print(f"total: {passed + gp} passed, {failed + gf} failed, {skipped + gs} skipped")
     return 1 if failed or gf else 0

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * modtool: load and unload the out-of-tree rseq_rs module in the test
+ * guests, which have no module utilities.
+ *
+ *	modtool load PATH [PARAMS]	finit_module(); then print rseq/impl
+ *	modtool unload NAME		delete_module(); then print rseq/impl
+ *	modtool cycle PATH N -- PROG [ARGS]
+ *		run PROG in the background, load and unload PATH N times
+ *		while it runs, then require PROG to succeed and rseq/impl to
+ *		be back on "c"
+ *
+ * Exit 0 on success, 1 on failure, 4 (skip) if the module cannot be
+ * loaded because the implementation is built in.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int impl_is(const char *want)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/debug/rseq/impl", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = 0;
+	printf("rseq/impl: %s", buf);
+	return strstr(buf, want) != NULL;
+}
+
+static int load(const char *path, const char *params)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror(path);
+		return -1;
+	}
+	if (syscall(SYS_finit_module, fd, params, 0)) {
+		int err = errno;
+
+		close(fd);
+		fprintf(stderr, "finit_module(%s): %s\n", path, strerror(err));
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int unload(const char *name)
+{
+	if (syscall(SYS_delete_module, name, O_NONBLOCK)) {
+		fprintf(stderr, "delete_module(%s): %s\n", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cycle(const char *path, int n, char **prog)
+{
+	int i, status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execv(prog[0], prog);
+		_exit(127);
+	}
+	for (i = 0; i < n; i++) {
+		if (load(path, "")) {
+			kill(pid, SIGKILL);
+			return 1;
+		}
+		if (unload("rseq_rs")) {
+			kill(pid, SIGKILL);
+			return 1;
+		}
+	}
+	printf("%d load/unload cycles done\n", n);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		fprintf(stderr, "%s failed under the cycles (status %#x)\n", prog[0], status);
+		return 1;
+	}
+	return impl_is("[c]") ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && !strcmp(argv[1], "load")) {
+		if (load(argv[2], argc > 3 ? argv[3] : ""))
+			return errno == EEXIST || errno == EBUSY ? 4 : 1;
+		return impl_is("[rust]") || (argc > 3 && strstr(argv[3], "select=0")) ? 0 : 1;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "unload")) {
+		if (unload(argv[2]))
+			return 1;
+		return impl_is("[c]") ? 0 : 1;
+	}
+	if (argc >= 6 && !strcmp(argv[1], "cycle") && !strcmp(argv[4], "--"))
+		return cycle(argv[2], atoi(argv[3]), argv + 5);
+	fprintf(stderr, "usage: modtool load PATH [PARAMS] | unload NAME | cycle PATH N -- PROG...\n");
+	return 1;
+}
