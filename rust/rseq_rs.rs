@@ -20,6 +20,7 @@ use kernel::prelude::*;
 
 mod cs;
 mod exit;
+mod kunit;
 mod task;
 mod uaccess;
 

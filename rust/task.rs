@@ -188,6 +188,25 @@ macro_rules! event_set {
 }
 
 event_get!(sched_switch, ids_changed, user_irq, has_rseq);
+
+/// Accessors for the KUnit tests only.
+#[cfg(CONFIG_KUNIT = "y")]
+impl Task {
+    pub(crate) fn set_has_rseq_for_test(self, val: u8) {
+        // SAFETY: `event()` points into a live task.
+        unsafe { addr_of_mut!((*self.event()).has_rseq).write(val) }
+    }
+
+    pub(crate) fn set_user_irq_for_test(self, val: u8) {
+        // SAFETY: `event()` points into a live task.
+        unsafe { addr_of_mut!((*self.event()).user_irq).write(val) }
+    }
+
+    pub(crate) fn fatal_for_test(self) -> u8 {
+        // SAFETY: `event()` points into a live task.
+        unsafe { addr_of!((*self.event()).fatal).read() }
+    }
+}
 event_set!(set_sched_switch: sched_switch, set_ids_changed: ids_changed, set_fatal: fatal);
 
 impl Task {

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the Rust implementation against real user memory.
+//!
+//! C header: [`include/kunit/test.h`](srctree/include/kunit/test.h)
+//! (`kunit_vm_mmap()`).
+//!
+//! The KUnit test thread gets a user address space from `kunit_vm_mmap()`;
+//! the tests register a fake rseq area there for the test thread (which
+//! never returns to user space) and drive the Rust functions directly.
+//! The C suite `rseq` (kernel/rseq_kunit.c) compares the whole Rust
+//! implementation against C on random states; these tests pin down each
+//! branch on its own.
+
+#[kernel::macros::kunit_tests(rseq_rust)]
+mod tests {
+    use crate::cs;
+    use crate::task::{urseq, Ids, Task};
+    use crate::uaccess::{Fault, UserWindow};
+    use core::mem::offset_of;
+    use core::ptr::addr_of_mut;
+    use kernel::bindings;
+
+    const PAGE: usize = 4096;
+    const PROT_NONE: usize = 0;
+    const PROT_RW: usize = 1 | 2;
+    const MAP_PRIVATE_ANONYMOUS: usize = 0x02 | 0x20;
+    const SIG: u32 = 0x5305_3053;
+    const CS_OFF: u64 = 512;
+    const START_OFF: u64 = 1024;
+    const CS_LEN: u64 = 16;
+    const ABORT_OFF: u64 = 2048;
+    const TAGGED: u32 = 0x8000_1234;
+
+    /// A page of user memory for the test thread (0 if there is none).
+    fn user_page(prot: usize) -> u64 {
+        // SAFETY: Called from a KUnit test, so the current test is valid.
+        unsafe {
+            let test = bindings::kunit_get_current_test();
+            bindings::kunit_vm_mmap(
+                test,
+                core::ptr::null_mut(),
+                0,
+                PAGE,
+                prot,
+                MAP_PRIVATE_ANONYMOUS,
+                0,
+            ) as u64
+        }
+    }
+
+    fn put32(addr: u64, val: u32) -> Result<(), Fault> {
+        UserWindow::open(addr, 4)?.write_u32(0, val)
+    }
+
+    fn put64(addr: u64, val: u64) -> Result<(), Fault> {
+        let w = UserWindow::open(addr, 8)?;
+        w.write_u32(0, val as u32)?;
+        w.write_u32(4, (val >> 32) as u32)
+    }
+
+    fn get32(addr: u64) -> Result<u32, Fault> {
+        UserWindow::open(addr, 4)?.read_u32(0)
+    }
+
+    fn get64(addr: u64) -> Result<u64, Fault> {
+        UserWindow::open(addr, 8)?.read_u64(0)
+    }
+
+    /// Registers the rseq area at `base` for the test thread, as
+    /// `sys_rseq()` would, with the IDs already written.
+    fn register(base: u64, version: u8) -> Task {
+        let t = Task::current();
+        let cpu = t.cpu();
+        // SAFETY: `cpu` is the CPU the thread runs on.
+        let node = unsafe { bindings::cpu_to_node(cpu as i32) } as u32;
+        let ids = Ids {
+            cpu_id: cpu,
+            mm_cid: t.mm_cid(),
+            node_id: node,
+        };
+        let u = |off: usize| base + off as u64;
+        assert_eq!(put32(u(urseq::CPU_ID_START), ids.cpu_id), Ok(()));
+        assert_eq!(put32(u(urseq::CPU_ID), ids.cpu_id), Ok(()));
+        assert_eq!(put32(u(urseq::NODE_ID), ids.node_id), Ok(()));
+        assert_eq!(put32(u(urseq::MM_CID), ids.mm_cid), Ok(()));
+        assert_eq!(put64(u(urseq::RSEQ_CS), 0), Ok(()));
+        // SAFETY: The test thread's own rseq state, which nothing else
+        // uses: the thread never returns to user space.
+        unsafe {
+            let data = addr_of_mut!((*t.as_ptr()).rseq);
+            (*data).usrptr = base as usize as *mut bindings::rseq;
+            (*data).len = if version > 1 { 64 } else { 32 };
+            (*data).sig = SIG;
+            (*data).event = core::mem::zeroed();
+        }
+        t.set_ids(&ids);
+        t.set_has_rseq_for_test(version);
+        t
+    }
+
+    /// Writes a descriptor `[start, start + len)` with `abort` and arms it.
+    fn arm(base: u64, start: u64, len: u64, abort: u64, sig: u32) {
+        let cs = base + CS_OFF;
+        let f = |field: usize| cs + field as u64;
+        assert_eq!(put64(f(offset_of!(bindings::rseq_cs, version)), 0), Ok(()));
+        assert_eq!(
+            put64(f(offset_of!(bindings::rseq_cs, start_ip)), start),
+            Ok(())
+        );
+        assert_eq!(
+            put64(f(offset_of!(bindings::rseq_cs, post_commit_offset)), len),
+            Ok(())
+        );
+        assert_eq!(
+            put64(f(offset_of!(bindings::rseq_cs, abort_ip)), abort),
+            Ok(())
+        );
+        assert_eq!(put32(base + ABORT_OFF - 4, sig), Ok(()));
+        assert_eq!(put64(base + urseq::RSEQ_CS as u64, cs), Ok(()));
+    }
+
+    fn regs_at(ip: u64) -> bindings::pt_regs {
+        // SAFETY: `pt_regs` is plain data; all zeroes is a valid value.
+        let mut regs: bindings::pt_regs = unsafe { core::mem::zeroed() };
+        // SAFETY: `regs` is a valid register frame.
+        unsafe { bindings::instruction_pointer_set(&mut regs, ip as usize) };
+        regs
+    }
+
+    fn ip_of(regs: &mut bindings::pt_regs) -> u64 {
+        // SAFETY: `regs` is a valid register frame.
+        unsafe { bindings::instruction_pointer(regs) as u64 }
+    }
+
+    #[test]
+    fn window_reads_writes_and_faults() {
+        let rw = user_page(PROT_RW);
+        let none = user_page(PROT_NONE);
+        assert!(rw != 0 && none != 0);
+
+        assert_eq!(put32(rw + 8, 0xdead_beef), Ok(()));
+        assert_eq!(get32(rw + 8), Ok(0xdead_beef));
+        assert_eq!(put64(rw + 16, 0x0123_4567_89ab_cdef), Ok(()));
+        assert_eq!(get64(rw + 16), Ok(0x0123_4567_89ab_cdef));
+        // Unmapped memory and kernel addresses fault, never oops.
+        assert_eq!(get32(none), Err(Fault));
+        assert_eq!(put32(none, 1), Err(Fault));
+        assert_eq!(get64(cs::task_size()), Err(Fault));
+        assert_eq!(get64(u64::MAX - 7), Err(Fault));
+    }
+
+    #[test]
+    fn abort_inside_clear_outside() {
+        let base = user_page(PROT_RW);
+        assert!(base != 0);
+        for version in [1u8, 2] {
+            let t = register(base, version);
+            let start = base + START_OFF;
+            for ip in [start, start + 4, start + CS_LEN - 1] {
+                arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
+                let mut regs = regs_at(ip);
+                t.set_user_irq_for_test(1);
+                assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+                assert_eq!(ip_of(&mut regs), base + ABORT_OFF);
+                assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
+                assert_eq!(t.fatal_for_test(), 0);
+            }
+            for ip in [start - 1, start + CS_LEN, base + ABORT_OFF] {
+                arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
+                let mut regs = regs_at(ip);
+                assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+                assert_eq!(ip_of(&mut regs), ip);
+                assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_descriptors_are_fatal_faults_are_not() {
+        let base = user_page(PROT_RW);
+        let none = user_page(PROT_NONE);
+        assert!(base != 0 && none != 0);
+        let t = register(base, 1);
+        let start = base + START_OFF;
+        let check = |csaddr: u64, fatal: u8| {
+            let mut regs = regs_at(start);
+            t.clear_error();
+            assert!(!cs::update::<true>(t, &mut regs, csaddr));
+            assert_eq!(ip_of(&mut regs), start);
+            assert_eq!(t.fatal_for_test(), fatal);
+        };
+
+        // Wrong signature.
+        arm(base, start, CS_LEN, base + ABORT_OFF, SIG ^ 1);
+        check(base + CS_OFF, 1);
+        // abort_ip in kernel space or below the signature size.
+        for abort in [cs::task_size(), u64::MAX, 0, 3] {
+            arm(base, start, CS_LEN, abort, SIG);
+            check(base + CS_OFF, 1);
+        }
+        // Descriptor in kernel space.
+        check(cs::task_size(), 1);
+        // Descriptor, or signature, in unmapped memory: a fault.
+        check(none, 0);
+        arm(base, start, CS_LEN, none + 64, SIG);
+        check(base + CS_OFF, 0);
+        // Nothing was cleared on any of these.
+        assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(base + CS_OFF));
+    }
+
+    #[test]
+    fn legacy_cs_reset_follows_the_policy() {
+        // Under historic (the default) cpu_id_start keeps its value across
+        // an abort; under cs_reset it is rewritten. The C suite's
+        // differential test switches policies and compares exact values.
+        let base = user_page(PROT_RW);
+        assert!(base != 0);
+        let t = register(base, 1);
+        let start = base + START_OFF;
+        arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
+        assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
+        let mut regs = regs_at(start);
+        t.set_user_irq_for_test(1);
+        assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+        let val = get32(base + urseq::CPU_ID_START as u64);
+        if t.legacy_cs_reset() {
+            // Rewritten with a CPU number: the cached-pointer tag is gone.
+            assert!(matches!(val, Ok(v) if v & 0x8000_0000 == 0));
+        } else {
+            assert_eq!(val, Ok(TAGGED));
+        }
+    }
+}
