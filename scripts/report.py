@@ -69,6 +69,26 @@ def main():
             bad |= r[2] > 0
     md.append("")
 
+    md += ["## In-guest runs (QEMU/TCG, 2 vCPUs)", "",
+           "| arch | plan | passed | failed | skipped | problems |",
+           "|---|---|---:|---:|---:|---|"]
+    report["guest"] = {}
+    for arch in ("x86_64", "arm64"):
+        for plan in ("quick", "module", "full"):
+            try:
+                with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
+                    g = json.load(f)
+            except (OSError, ValueError):
+                continue
+            report["guest"][f"{arch}-{plan}"] = g
+            md.append(f"| {arch} | {plan} | {g['passed']} | {g['failed']} | "
+                      f"{g['skipped']} | {'; '.join(g['problems']) or '-'} |")
+            bad |= bool(g["failed"] or g["problems"])
+            for r in g["results"]:
+                if r["status"] == "FAIL":
+                    md.append(f"| | FAILED {r['name']} | | | | {r['note']} |")
+    md.append("")
+
     md += ["## Series check (checkpatch --strict, every prefix builds)", ""]
     try:
         with open(os.path.join(res, "check-series.log")) as f:
