@@ -108,6 +108,36 @@ fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
     Ok(())
 }
 
+/// The clear outcome, inside the window: `rseq_cs` invalidated.
+#[inline(always)]
+fn clear<const SLOW: bool>(w: &UserWindow, t: Task) -> Result<Outcome, Fault> {
+    invalidate(w, t)?;
+    stats::inc::<SLOW>(Stat::Clear);
+    Ok(Outcome::Clear)
+}
+
+/// The abort outcome, inside the window: `rseq_cs` invalidated and the
+/// instruction pointer moved to the abort handler. `v` is `[ip, start_ip,
+/// offset, abort_ip]`, kept for the trace event.
+#[inline(always)]
+fn abort<const SLOW: bool>(
+    w: &UserWindow,
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    v: [u64; 4],
+) -> Result<Outcome, Fault> {
+    let [ip, start_ip, offset, abort_ip] = v;
+    invalidate(w, t)?;
+    instruction_pointer_set(regs, abort_ip);
+    stats::inc::<SLOW>(Stat::Fixup);
+    Ok(Outcome::Abort {
+        ip,
+        start_ip,
+        offset,
+        abort_ip,
+    })
+}
+
 /// `rseq_update_user_cs()`: evaluates the descriptor at `csaddr` against
 /// the instruction pointer in `regs`.
 ///
@@ -137,22 +167,31 @@ pub(crate) fn update<const SLOW: bool>(t: Task, regs: *mut bindings::pt_regs, cs
         return debug_update(t, regs, csaddr);
     }
 
-    evaluate::<SLOW>(t, regs, csaddr, tasksize).finish(t)
+    evaluate::<SLOW, false>(t, regs, csaddr, tasksize).finish(t)
 }
 
+/// Opens the window on the descriptor at `csaddr` and evaluates it, with
+/// the checks of debug mode if `DEBUG`.
 #[inline(always)]
-fn evaluate<const SLOW: bool>(
+fn evaluate<const SLOW: bool, const DEBUG: bool>(
     t: Task,
     regs: *mut bindings::pt_regs,
     csaddr: u64,
     tasksize: u64,
 ) -> Outcome {
     let ip = instruction_pointer(regs);
-    match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
-        // The window closes when `w` is dropped at the end of the arm.
-        Ok(w) => evaluate_in::<SLOW>(&w, t, regs, ip, tasksize).unwrap_or_else(Outcome::from),
-        Err(f) => f.into(),
-    }
+    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
+        Ok(w) => w,
+        Err(f) => return f.into(),
+    };
+    let outcome = if DEBUG {
+        debug_evaluate_in(&w, t, regs, ip, tasksize)
+    } else {
+        evaluate_in::<SLOW>(&w, t, regs, ip, tasksize)
+    };
+    // The window closes here, before any trace event or signal.
+    drop(w);
+    outcome.unwrap_or_else(Outcome::from)
 }
 
 /// The body of [`evaluate`], inside the window: everything inlined.
@@ -170,9 +209,7 @@ fn evaluate_in<const SLOW: bool>(
 
     // No sanity checks: if outside, just clear the critical section.
     if ip.wrapping_sub(start_ip) >= offset {
-        invalidate(w, t)?;
-        stats::inc::<SLOW>(Stat::Clear);
-        return Ok(Outcome::Clear);
+        return clear::<SLOW>(w, t);
     }
 
     // In user space (x86 IRET would return to the kernel) and preceded by
@@ -185,15 +222,7 @@ fn evaluate_in<const SLOW: bool>(
         return Ok(Outcome::Invalid);
     }
 
-    invalidate(w, t)?;
-    instruction_pointer_set(regs, abort_ip);
-    stats::inc::<SLOW>(Stat::Fixup);
-    Ok(Outcome::Abort {
-        ip,
-        start_ip,
-        offset,
-        abort_ip,
-    })
+    abort::<SLOW>(w, t, regs, [ip, start_ip, offset, abort_ip])
 }
 
 /// `rseq_debug_update_user_cs()`: the full validation of debug mode.
@@ -209,29 +238,11 @@ fn evaluate_in<const SLOW: bool>(
 /// Out of line in C, so it counts with `this_cpu_inc()` everywhere.
 #[inline(never)]
 pub(crate) fn debug_update(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
-    debug_evaluate(t, regs, csaddr).finish(t)
+    evaluate::<true, true>(t, regs, csaddr, task_size()).finish(t)
 }
 
-#[inline(always)]
-fn debug_evaluate(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> Outcome {
-    let tasksize = task_size();
-    let ip = instruction_pointer(regs);
-    match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
-        // The window closes when `w` is dropped at the end of the arm.
-        Ok(w) => debug_evaluate_in(&w, t, regs, ip, tasksize).unwrap_or_else(Outcome::from),
-        Err(f) => f.into(),
-    }
-}
-
-/// Clears the critical section, inside the window (debug mode).
-#[inline(always)]
-fn debug_clear(w: &UserWindow, t: Task) -> Result<Outcome, Fault> {
-    invalidate(w, t)?;
-    stats::inc::<true>(Stat::Clear);
-    Ok(Outcome::Clear)
-}
-
-/// The body of [`debug_evaluate`], inside the window: everything inlined.
+/// The body of [`evaluate`] in debug mode, inside the window: everything
+/// inlined.
 #[inline(always)]
 fn debug_evaluate_in(
     w: &UserWindow,
@@ -245,7 +256,7 @@ fn debug_evaluate_in(
         return Ok(Outcome::Invalid);
     }
     if ip < start_ip {
-        return debug_clear(w, t);
+        return clear::<true>(w, t);
     }
 
     let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
@@ -255,7 +266,7 @@ fn debug_evaluate_in(
         return Ok(Outcome::Invalid);
     }
     if ip >= cs_end {
-        return debug_clear(w, t);
+        return clear::<true>(w, t);
     }
 
     let abort_ip = w.read_u64(ucs::ABORT_IP)?;
@@ -283,13 +294,5 @@ fn debug_evaluate_in(
         return Ok(Outcome::Invalid);
     }
 
-    invalidate(w, t)?;
-    instruction_pointer_set(regs, abort_ip);
-    stats::inc::<true>(Stat::Fixup);
-    Ok(Outcome::Abort {
-        ip,
-        start_ip,
-        offset,
-        abort_ip,
-    })
+    abort::<true>(w, t, regs, [ip, start_ip, offset, abort_ip])
 }

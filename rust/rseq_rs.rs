@@ -28,13 +28,22 @@ mod uaccess;
 // parameter: a built-in module with parameters owns /sys/module/rseq_rs,
 // which would keep the out-of-tree module from loading on the same kernel
 // when the built-in one is disabled with initcall_blacklist=__rseq_rs_init.
+/// `module!` with what built-in and modular builds share.
+macro_rules! rseq_rs_module {
+    ($($params:tt)*) => {
+        module! {
+            type: RseqRs,
+            name: "rseq_rs",
+            authors: ["rseq-rs developers"],
+            description: "Rust implementation of the rseq exit to user space work",
+            license: "GPL",
+            $($params)*
+        }
+    };
+}
+
 #[cfg(MODULE)]
-module! {
-    type: RseqRs,
-    name: "rseq_rs",
-    authors: ["rseq-rs developers"],
-    description: "Rust implementation of the rseq exit to user space work",
-    license: "GPL",
+rseq_rs_module! {
     params: {
         select: bool {
             default: true,
@@ -44,13 +53,7 @@ module! {
 }
 
 #[cfg(not(MODULE))]
-module! {
-    type: RseqRs,
-    name: "rseq_rs",
-    authors: ["rseq-rs developers"],
-    description: "Rust implementation of the rseq exit to user space work",
-    license: "GPL",
-}
+rseq_rs_module! {}
 
 /// The `struct rseq_impl` handed to C.
 struct Impl(bindings::rseq_impl);
