@@ -74,7 +74,7 @@ def main():
            "|---|---|---:|---:|---:|---|"]
     report["guest"] = {}
     for arch in ("x86_64", "arm64"):
-        for plan in ("quick", "module", "full"):
+        for plan in ("quick", "module", "stress", "full"):
             try:
                 with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
                     g = json.load(f)

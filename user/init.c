@@ -10,7 +10,9 @@
  * impl (c, rust) and legacy (historic, cs_reset, no_reset) are written to
  * debugfs rseq/impl and rseq/legacy before the program runs ("-" leaves
  * them as they are). A program that exits 0 within timeout seconds passes;
- * exit code 4 (the kselftest "skip") is reported as a TAP skip. Lines
+ * exit code 4 (the kselftest "skip") is reported as a TAP skip. A program
+ * field starting with "!N " or "!sigN " expects exit code N or death by
+ * signal N instead (a test that must catch a broken policy). Lines
  * starting with '#' are comments.
  *
  * Built static for x86_64 and arm64 by scripts/guest.
@@ -134,7 +136,7 @@ int main(void)
 	}
 	while (fgets(line, sizeof(line), plan)) {
 		char *fields[5], *argv[32], *p = line, *name;
-		int i, status, argc = 0, timeout;
+		int i, status, argc = 0, timeout, expect_code, expect_sig;
 		double t0;
 
 		line[strcspn(line, "\n")] = 0;
@@ -148,6 +150,16 @@ int main(void)
 		}
 		name = fields[0];
 		timeout = atoi(fields[3]);
+		expect_code = 0;
+		expect_sig = 0;
+		if (fields[4][0] == '!') {
+			char *e = strsep(&fields[4], " ");
+
+			if (!strncmp(e, "!sig", 4))
+				expect_sig = atoi(e + 4);
+			else
+				expect_code = atoi(e + 1);
+		}
 		for (p = strtok(fields[4], " "); p && argc < 31; p = strtok(NULL, " "))
 			argv[argc++] = p;
 		argv[argc] = NULL;
@@ -171,6 +183,17 @@ int main(void)
 		if (status == -1) {
 			printf("not ok %d %s # timeout after %d s\n", n, name, timeout);
 			failed++;
+		} else if (expect_sig || expect_code) {
+			if (expect_sig ? WIFSIGNALED(status) && WTERMSIG(status) == expect_sig :
+			    WIFEXITED(status) && WEXITSTATUS(status) == expect_code) {
+				printf("ok %d %s # failed as expected (%s %d)\n", n, name,
+				       expect_sig ? "signal" : "exit", expect_sig ?: expect_code);
+			} else {
+				printf("not ok %d %s # expected %s %d, got status %#x\n", n, name,
+				       expect_sig ? "signal" : "exit", expect_sig ?: expect_code,
+				       status);
+				failed++;
+			}
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			printf("ok %d %s # %.1f s\n", n, name, now() - t0);
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP) {
