@@ -24,8 +24,9 @@
  *	Workers are preempted, sleep, block in syscalls and get signals.
  *
  * -L registers the original 32-byte (legacy) area, otherwise RSEQ ABI V2.
- * -q (tcmalloc): workers never sleep, block in a syscall or get a signal;
- * only preemption, migration and the fences reach them.
+ * -q (tcmalloc): workers never sleep, make a system call or get a signal;
+ * only preemption, migration and the fences reach them. -k KIND: only
+ * that kind (syscall, sleep or signal) besides those.
  * Exit 0: pass; 1: the pattern broke (a kernel bug under this policy);
  * 2: setup failed. A V2 registration in tcmalloc mode writes cpu_id_start,
  * which the kernel enforces as read-only: the process is killed (SIGSEGV).
@@ -82,7 +83,8 @@ static __thread struct tls tls;
 static bool opt_legacy;
 static int opt_seconds = 3;
 static int opt_threads = 4;
-static bool opt_quiet;
+/* What reaches the workers besides preemption, migration and the fences */
+static bool opt_syscalls = true, opt_sleeps = true, opt_signals = true;
 static atomic_bool stop;
 
 static void die(const char *what)
@@ -380,12 +382,11 @@ static void *tcmalloc_worker(void *arg)
 		default:
 			break;
 		}
-		/* Block in syscalls and sleep now and then (not with -q) */
-		if (opt_quiet)
-			continue;
-		if (++n % 64 == 0)
+		/* Sleep and make system calls now and then */
+		n++;
+		if (opt_sleeps && n % 64 == 0)
 			usleep(n % 128 ? 0 : 200);
-		else if (n % 16 == 0)
+		else if (opt_syscalls && n % 16 == 0)
 			getppid();
 	}
 	return NULL;
@@ -434,7 +435,7 @@ static int tcmalloc(void)
 			if (!atomic_compare_exchange_strong(&old->objs[j]->owner, &expect, FENCER))
 				atomic_fetch_add(&double_handouts, 1);
 		}
-		if (!opt_quiet && i % 8 == 0)
+		if (opt_signals && i % 8 == 0)
 			pthread_kill(th[i / 8 % opt_threads], SIGUSR1);
 		usleep(500);
 	}
@@ -453,7 +454,7 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q] [-s SECONDS] [-t THREADS]\n");
+		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-s SECONDS] [-t THREADS]\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {
@@ -462,7 +463,14 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "-s") && i + 1 < argc)
 			opt_seconds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-q"))
-			opt_quiet = true;
+			opt_syscalls = opt_sleeps = opt_signals = false;
+		else if (!strcmp(argv[i], "-k") && i + 1 < argc) {
+			/* Only one kind: syscall, sleep or signal */
+			i++;
+			opt_syscalls = !strcmp(argv[i], "syscall");
+			opt_sleeps = !strcmp(argv[i], "sleep");
+			opt_signals = !strcmp(argv[i], "signal");
+		}
 		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			opt_threads = atoi(argv[++i]);
 	}
