@@ -340,10 +340,10 @@ pub(crate) mod keys {
     /// `static_branch_unlikely(&rseq_legacy_optimized_key)`.
     #[inline(always)]
     pub(crate) fn legacy_optimized() -> bool {
-        #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
+        #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
         return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_optimized_key) };
-        #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
+        #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_legacy_optimized_key.key) });
     }
@@ -351,10 +351,10 @@ pub(crate) mod keys {
     /// `static_branch_unlikely(&rseq_legacy_cs_reset_key)`.
     #[inline(always)]
     pub(crate) fn legacy_cs_reset() -> bool {
-        #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
+        #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
         return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key) };
-        #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
+        #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_legacy_cs_reset_key.key) });
     }
