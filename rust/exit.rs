@@ -102,7 +102,11 @@ fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsEr
 ///
 /// As [`cs::update`].
 #[inline(always)]
-fn update_usr<const SLOW: bool>(t: Task, regs: *mut bindings::pt_regs, ids: &Ids) -> bool {
+pub(crate) fn update_usr<const SLOW: bool>(
+    t: Task,
+    regs: *mut bindings::pt_regs,
+    ids: &Ids,
+) -> bool {
     let csaddr = match set_ids_get_csaddr::<SLOW>(t, ids) {
         Ok(csaddr) => csaddr,
         Err(IdsError::Corrupted) => {

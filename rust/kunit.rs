@@ -15,6 +15,7 @@
 #[kernel::macros::kunit_tests(rseq_rust)]
 mod tests {
     use crate::cs;
+    use crate::exit;
     use crate::task::{urseq, Ids, Task};
     use crate::uaccess::{Fault, UserWindow};
     use core::mem::offset_of;
@@ -229,6 +230,91 @@ mod tests {
             assert!(matches!(val, Ok(v) if v & 0x8000_0000 == 0));
         } else {
             assert_eq!(val, Ok(TAGGED));
+        }
+    }
+
+    /// The IDs as the test thread would get them now.
+    fn ids_now(t: Task) -> Ids {
+        let cpu = t.cpu();
+        Ids {
+            cpu_id: cpu,
+            mm_cid: t.mm_cid(),
+            // SAFETY: `cpu` is a possible CPU.
+            node_id: unsafe { bindings::cpu_to_node(cpu as i32) } as u32,
+        }
+    }
+
+    #[test]
+    fn ids_written_read_only_enforced_for_v2() {
+        let base = user_page(PROT_RW);
+        assert!(base != 0);
+        for version in [1u8, 2] {
+            let t = register(base, version);
+            let ids = ids_now(t);
+            let mut regs = regs_at(base + START_OFF);
+            t.clear_error();
+            assert!(exit::update_usr::<true>(t, &mut regs, &ids));
+            assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(ids.cpu_id));
+            assert_eq!(get32(base + urseq::CPU_ID as u64), Ok(ids.cpu_id));
+            assert_eq!(get32(base + urseq::NODE_ID as u64), Ok(ids.node_id));
+            assert_eq!(get32(base + urseq::MM_CID as u64), Ok(ids.mm_cid));
+            assert_eq!(t.ids(), ids);
+
+            // User space scribbles on cpu_id_start (as TCMalloc does).
+            assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
+            t.clear_error();
+            let ok = exit::update_usr::<true>(t, &mut regs, &ids);
+            if version > 1 {
+                // Read-only for RSEQ ABI V2: invalid, nothing written.
+                assert!(!ok);
+                assert_eq!(t.fatal_for_test(), 1);
+                assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(TAGGED));
+            } else {
+                // Legacy: overwritten.
+                assert!(ok);
+                assert_eq!(t.fatal_for_test(), 0);
+                assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(ids.cpu_id));
+            }
+        }
+    }
+
+    #[test]
+    fn slowpath_and_signal_abort() {
+        let base = user_page(PROT_RW);
+        assert!(base != 0);
+        let t = register(base, 1);
+        let start = base + START_OFF;
+
+        // TIF_NOTIFY_RESUME work with a pending event: IDs, then abort.
+        arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
+        assert_eq!(put32(base + urseq::CPU_ID as u64, 0xdead), Ok(()));
+        let mut cached = t.ids();
+        cached.node_id = 0xdead;
+        t.set_ids(&cached);
+        assert_eq!(put32(base + urseq::NODE_ID as u64, 0xdead), Ok(()));
+        assert_eq!(put32(base + urseq::CPU_ID as u64, cached.cpu_id), Ok(()));
+        let mut regs = regs_at(start);
+        t.set_sched_switch(1);
+        t.set_user_irq_for_test(1);
+        // SAFETY: `regs` stands for the user register frame of the test
+        // thread, whose rseq area is `base`.
+        unsafe { exit::handle_slowpath(&mut regs) };
+        assert_eq!(ip_of(&mut regs), base + ABORT_OFF);
+        assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
+        assert!(matches!(get32(base + urseq::NODE_ID as u64), Ok(v) if v != 0xdead));
+
+        // Signal delivery in a critical section: abort.
+        arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
+        let mut regs = regs_at(start + 4);
+        t.set_user_irq_for_test(1);
+        // SAFETY: As above.
+        unsafe { exit::signal_deliver(10, &mut regs) };
+        assert_eq!(ip_of(&mut regs), base + ABORT_OFF);
+        assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
+        assert_eq!(t.fatal_for_test(), 0);
+        // Legacy under historic: the IDs are forced to be rewritten.
+        if !t.optimized_policy() {
+            assert_eq!(t.ids_changed(), 1);
         }
     }
 }
