@@ -74,7 +74,7 @@ def main():
            "|---|---|---:|---:|---:|---|"]
     report["guest"] = {}
     for arch in ("x86_64", "arm64"):
-        for plan in ("quick", "module", "stress", "full", "kinds"):
+        for plan in ("quick", "module", "stress", "full", "matrix", "kinds"):
             try:
                 with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
                     g = json.load(f)
@@ -88,6 +88,14 @@ def main():
             for r in g["results"]:
                 if r["status"] == "FAIL":
                     md.append(f"| | FAILED {r['name']} | | | | {r['note']} |")
+    md.append("")
+
+    md += ["## Validation matrix", ""]
+    try:
+        with open(os.path.join(args.out, "matrix.md")) as f:
+            md += f.read().splitlines()
+    except OSError:
+        md.append("(not run)")
     md.append("")
 
     md += ["## Series check (checkpatch --strict, every prefix builds)", ""]
