@@ -107,6 +107,54 @@ static uint64_t *slab_word(void)
 	return (uint64_t *)((char *)&tls.rseq - 4);
 }
 
+/*
+ * A critical section: RS_CS_BEGIN defines the descriptor for [1, 2) with
+ * the abort handler 4 (preceded by the signature, outside the section),
+ * stores its address in rseq_cs (operand %[rseq_cs]) and opens the section
+ * at label 1; RS_CS_END closes it at label 2, the commit being the last
+ * instruction before. An abort jumps to the C label "aborted". Scratch:
+ * rax (x86_64), x15 (arm64).
+ */
+#if defined(__x86_64__)
+#define RS_CS_BEGIN							\
+	".pushsection __rseq_cs, \"aw\"\n\t"				\
+	".balign 32\n\t"						\
+	"3:\n\t"							\
+	".long 0, 0\n\t"						\
+	".quad 1f, (2f - 1f), 4f\n\t"					\
+	".popsection\n\t"						\
+	"leaq 3b(%%rip), %%rax\n\t"					\
+	"movq %%rax, %[rseq_cs]\n\t"					\
+	"1:\n\t"
+#define RS_CS_END							\
+	"2:\n\t"							\
+	".pushsection __rseq_failure, \"ax\"\n\t"			\
+	".byte 0x0f, 0xb9, 0x3d\n\t"					\
+	".long 0x53053053\n\t"						\
+	"4:\n\t"							\
+	"jmp %l[aborted]\n\t"						\
+	".popsection\n\t"
+#else
+#define RS_CS_BEGIN							\
+	".pushsection __rseq_cs, \"aw\"\n"				\
+	".balign 32\n"							\
+	"3:\n"								\
+	".long 0, 0\n"							\
+	".quad 1f, (2f - 1f), 4f\n"					\
+	".popsection\n"							\
+	"adrp x15, 3b\n"						\
+	"add x15, x15, :lo12:3b\n"					\
+	"str x15, %[rseq_cs]\n"						\
+	"1:\n"
+#define RS_CS_END							\
+	"2:\n"								\
+	"b 6f\n"							\
+	".inst 0xd428bc00\n"						\
+	"4:\n"								\
+	"b %l[aborted]\n"						\
+	"6:\n"
+#endif
+
 /* ----- the same-CPU abort test ----- */
 
 static volatile long counter;
@@ -116,15 +164,7 @@ static int samecpu_section(long spins)
 {
 #if defined(__x86_64__)
 	__asm__ __volatile__ goto(
-		".pushsection __rseq_cs, \"aw\"\n\t"
-		".balign 32\n\t"
-		"3:\n\t"
-		".long 0, 0\n\t"
-		".quad 1f, (2f - 1f), 4f\n\t"
-		".popsection\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %[rseq_cs]\n\t"
-		"1:\n\t"
+		RS_CS_BEGIN
 		"movq (%[counter]), %%rax\n\t"
 		"movq %[spins], %%rcx\n\t"
 		"5:\n\t"
@@ -132,13 +172,7 @@ static int samecpu_section(long spins)
 		"jne %l[changed]\n\t"
 		"decq %%rcx\n\t"
 		"jnz 5b\n\t"
-		"2:\n\t"
-		".pushsection __rseq_failure, \"ax\"\n\t"
-		".byte 0x0f, 0xb9, 0x3d\n\t"
-		".long 0x53053053\n\t"
-		"4:\n\t"
-		"jmp %l[aborted]\n\t"
-		".popsection\n\t"
+		RS_CS_END
 		:
 		: [rseq_cs] "m" (tls.rseq.rseq_cs), [counter] "r" (&counter),
 		  [spins] "r" (spins)
@@ -146,16 +180,7 @@ static int samecpu_section(long spins)
 		: aborted, changed);
 #else
 	__asm__ __volatile__ goto(
-		".pushsection __rseq_cs, \"aw\"\n"
-		".balign 32\n"
-		"3:\n"
-		".long 0, 0\n"
-		".quad 1f, (2f - 1f), 4f\n"
-		".popsection\n"
-		"adrp x15, 3b\n"
-		"add x15, x15, :lo12:3b\n"
-		"str x15, %[rseq_cs]\n"
-		"1:\n"
+		RS_CS_BEGIN
 		"ldr x13, [%[counter]]\n"
 		"mov x14, %[spins]\n"
 		"5:\n"
@@ -164,12 +189,7 @@ static int samecpu_section(long spins)
 		"b.ne %l[changed]\n"
 		"subs x14, x14, #1\n"
 		"b.ne 5b\n"
-		"2:\n"
-		"b 6f\n"
-		".inst 0xd428bc00\n"
-		"4:\n"
-		"b %l[aborted]\n"
-		"6:\n"
+		RS_CS_END
 		:
 		: [rseq_cs] "Qo" (tls.rseq.rseq_cs), [counter] "r" (&counter),
 		  [spins] "r" (spins)
@@ -260,15 +280,7 @@ static int tcmalloc_pop(struct object **obj)
 
 #if defined(__x86_64__)
 	__asm__ __volatile__ goto(
-		".pushsection __rseq_cs, \"aw\"\n\t"
-		".balign 32\n\t"
-		"3:\n\t"
-		".long 0, 0\n\t"
-		".quad 1f, (2f - 1f), 4f\n\t"
-		".popsection\n\t"
-		"leaq 3b(%%rip), %%rax\n\t"
-		"movq %%rax, %[rseq_cs]\n\t"
-		"1:\n\t"
+		RS_CS_BEGIN
 		"movq (%[word]), %%rax\n\t"		/* the slab word */
 		"btrq $63, %%rax\n\t"			/* cached? untag */
 		"jnc %l[miss]\n\t"
@@ -279,29 +291,14 @@ static int tcmalloc_pop(struct object **obj)
 		"movq %%rdx, (%[obj])\n\t"
 		"decq %%rcx\n\t"
 		"movq %%rcx, (%%rax)\n\t"		/* commit: slab->top = top - 1 */
-		"2:\n\t"
-		".pushsection __rseq_failure, \"ax\"\n\t"
-		".byte 0x0f, 0xb9, 0x3d\n\t"
-		".long 0x53053053\n\t"
-		"4:\n\t"
-		"jmp %l[aborted]\n\t"
-		".popsection\n\t"
+		RS_CS_END
 		:
 		: [rseq_cs] "m" (tls.rseq.rseq_cs), [word] "r" (word), [obj] "r" (obj)
 		: "memory", "cc", "rax", "rcx", "rdx"
 		: aborted, miss, empty);
 #else
 	__asm__ __volatile__ goto(
-		".pushsection __rseq_cs, \"aw\"\n"
-		".balign 32\n"
-		"3:\n"
-		".long 0, 0\n"
-		".quad 1f, (2f - 1f), 4f\n"
-		".popsection\n"
-		"adrp x15, 3b\n"
-		"add x15, x15, :lo12:3b\n"
-		"str x15, %[rseq_cs]\n"
-		"1:\n"
+		RS_CS_BEGIN
 		"ldr x13, [%[word]]\n"			/* the slab word */
 		"tbz x13, #63, %l[miss]\n"		/* cached? */
 		"and x13, x13, #0x7fffffffffffffff\n"	/* untag */
@@ -311,12 +308,7 @@ static int tcmalloc_pop(struct object **obj)
 		"str x12, [%[obj]]\n"
 		"sub x14, x14, #1\n"
 		"str x14, [x13]\n"			/* commit: slab->top = top - 1 */
-		"2:\n"
-		"b 6f\n"
-		".inst 0xd428bc00\n"
-		"4:\n"
-		"b %l[aborted]\n"
-		"6:\n"
+		RS_CS_END
 		:
 		: [rseq_cs] "Qo" (tls.rseq.rseq_cs), [word] "r" (word), [obj] "r" (obj)
 		: "memory", "cc", "x12", "x13", "x14", "x15"
