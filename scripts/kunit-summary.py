@@ -11,6 +11,7 @@ the failing suites are named.  --total prints the KUnit, guest
 """
 import glob
 import json
+import os
 import sys
 
 
@@ -51,7 +52,8 @@ def total(prefixes):
             gf += r["failed"] + len(r["problems"])
             gs += r["skipped"]
     print(f"guest: {gp} passed, {gf} failed, {gs} skipped")
-    print(f"total: {passed + gp} passed, {failed + gf} failed, {skipped + gs} skipped")
+    steps = int(os.environ.get("FAILED_STEPS", "0"))
+    print(f"total: {passed + gp} passed, {failed + gf + steps} failed, {skipped + gs} skipped")
     return 1 if failed or gf else 0
 
 
