@@ -286,6 +286,8 @@ impl Task {
 
 /// The static keys of `kernel/rseq.c`.
 pub(crate) mod keys {
+    // Used or not depending on CONFIG_JUMP_LABEL and the Kconfig defaults,
+    // so `expect` would be unfulfilled in some configurations.
     #[allow(unused_imports)]
     use core::ptr::addr_of;
     use kernel::bindings;
@@ -316,7 +318,7 @@ pub(crate) mod keys {
 
     /// Reads a static key as `static_key_count() > 0`: keys which are
     /// enabled by default in this configuration, and kernels without
-    /// jump labels.
+    /// jump labels. Unused in the other configurations (hence `allow`).
     #[allow(dead_code)]
     #[inline(always)]
     fn count(key: *const bindings::static_key) -> bool {
@@ -370,7 +372,9 @@ pub(crate) mod keys {
 
 /// `struct rseq_stats`, as `rseq_stat_inc()`.
 pub(crate) mod stats {
-    /// The counters which the exit work increments.
+    /// The counters which the exit work increments. Without
+    /// CONFIG_RSEQ_STATS (or the slice extension) some are never read, so
+    /// `allow`, not `expect`, which would be unfulfilled otherwise.
     #[allow(dead_code)]
     #[derive(Clone, Copy)]
     pub(crate) enum Stat {
@@ -415,6 +419,7 @@ pub(crate) mod stats {
 /// The tracepoints, as `rseq_trace_update()` and `rseq_trace_ip_fixup()`.
 pub(crate) mod trace {
     use super::Task;
+    // Unused without CONFIG_TRACEPOINTS.
     #[allow(unused_imports)]
     use kernel::bindings;
 
