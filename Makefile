@@ -7,15 +7,22 @@
 
 CACHE_DIR := $(or $(RSEQ_RS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rseq-rs)
 
-.PHONY: help run test toolchain tree kunit-x86_64 kunit-arm64 check-series apply-to-tree clean-cache
+.PHONY: help run test bench robustness toolchain tree kunit-x86_64 kunit-arm64 check-series \
+	apply-to-tree clean-cache
 
 help:
 	@echo 'rseq-rs: the rseq exit-to-user path of Linux 7.3 in Rust'
 	@echo
-	@echo '  make run            main job: toolchain, 7.3 tree + patches/, build and'
-	@echo '                      KUnit on x86_64 and arm64, report'
+	@echo '  make run            main job: make test, the fuller guest tiers, the'
+	@echo '                      validation matrix, the series check, make bench,'
+	@echo '                      make robustness, the report'
 	@echo '  make test           the tests (what .ci/run runs): toolchain, tree,'
-	@echo '                      KUnit on x86_64 and arm64'
+	@echo '                      KUnit and guests on x86_64 and arm64'
+	@echo '  make bench          A/B benchmark C vs Rust (and unpatched 7.3) under'
+	@echo '                      QEMU -icount: results/bench.{md,json,png}'
+	@echo '  make robustness     debug kernels (KASAN, lockdep, UBSAN), hostile user'
+	@echo '                      space, fail_usercopy, module cycles under load:'
+	@echo '                      results/robustness.{md,json}'
 	@echo '  make toolchain      Debian trixie chroot with the build toolchain (~5 min once)'
 	@echo '  make tree           unpack linux-source-7.3 and apply patches/ (git am)'
 	@echo '  make kunit-ARCH     build and run KUnit for ARCH = x86_64 | arm64'
@@ -32,6 +39,12 @@ run:
 
 test:
 	@scripts/test
+
+bench:
+	@scripts/bench
+
+robustness:
+	@scripts/robustness
 
 toolchain:
 	@scripts/toolchain

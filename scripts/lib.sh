@@ -98,15 +98,15 @@ install_rust_sources() {
 	done
 }
 
-# build_ext_module ARCH DIR: build the out-of-tree module from a copy of
-# Kbuild and rust/ in DIR against the KUnit build of ARCH; prints
-# DIR/rust/rseq_rs.ko on success.
+# build_ext_module ARCH DIR [BUILD]: build the out-of-tree module from a
+# copy of Kbuild and rust/ in DIR against the kernel build $CACHE/build/BUILD
+# (default ARCH, the KUnit build); prints DIR/rust/rseq_rs.ko on success.
 build_ext_module() {
-	local arch=$1 dir=$2
+	local arch=$1 dir=$2 build=${3:-$1}
 	mkdir -p "$dir/rust"
 	cp "$TOP/Kbuild" "$dir/"
 	cp "$TOP"/rust/*.rs "$dir/rust/"
-	in_chroot "cd '$CACHE/linux' && make -s ARCH=$arch O='$CACHE/build/$arch' \
+	in_chroot "cd '$CACHE/linux' && make -s ARCH=$arch O='$CACHE/build/$build' \
 		LLVM=-$LLVM_VER M='$dir' modules" >&2 || return 1
 	echo "$dir/rust/rseq_rs.ko"
 }

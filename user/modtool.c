@@ -5,16 +5,18 @@
  *
  *	modtool load PATH [PARAMS]	finit_module(); then print rseq/impl
  *	modtool unload NAME		delete_module(); then print rseq/impl
- *	modtool cycle PATH N -- PROG [ARGS]
- *		run PROG in the background, load and unload PATH N times
- *		while it runs, then require PROG to succeed and rseq/impl to
- *		be back on "c"
+ *	modtool cycle PATH N -- PROG [ARGS] [-- PROG [ARGS]]...
+ *		run the PROGs in the background, load and unload PATH N times
+ *		while they run (a PROG that finishes early is started again),
+ *		then require every run to succeed and rseq/impl to be back on
+ *		"c"
  *
  * Exit 0 on success, 1 on failure, 4 (skip) if the module cannot be
  * loaded because the implementation is built in.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,32 +71,66 @@ static int unload(const char *name)
 	return 0;
 }
 
-static int cycle(const char *path, int n, char **prog)
+#define MAX_PROGS 8
+
+static pid_t spawn(char **prog)
 {
-	int i, status;
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		execv(prog[0], prog);
 		_exit(127);
 	}
-	for (i = 0; i < n; i++) {
-		if (load(path, "")) {
-			kill(pid, SIGKILL);
-			return 1;
+	return pid;
+}
+
+static bool status_ok(int status)
+{
+	return WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/*
+ * Load and unload PATH n times while the programs run; a program that
+ * finishes before the cycles do is started again, so the load stays on
+ * to the last cycle. Every run of every program must succeed.
+ */
+static int cycle(const char *path, int n, char ***progs, int nprogs)
+{
+	pid_t pids[MAX_PROGS];
+	int i, j, status, runs = 0, failed = 0;
+
+	for (j = 0; j < nprogs; j++)
+		pids[j] = spawn(progs[j]);
+	for (i = 0; i < n && !failed; i++) {
+		if (load(path, "") || unload("rseq_rs")) {
+			failed++;
+			break;
 		}
-		if (unload("rseq_rs")) {
-			kill(pid, SIGKILL);
-			return 1;
+		for (j = 0; j < nprogs; j++) {
+			if (waitpid(pids[j], &status, WNOHANG) != pids[j])
+				continue;
+			runs++;
+			if (!status_ok(status)) {
+				fprintf(stderr, "%s failed under the cycles (status %#x)\n",
+					progs[j][0], status);
+				failed++;
+			}
+			pids[j] = spawn(progs[j]);
 		}
 	}
-	printf("%d load/unload cycles done\n", n);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
-		fprintf(stderr, "%s failed under the cycles (status %#x)\n", prog[0], status);
-		return 1;
+	for (j = 0; j < nprogs; j++) {
+		if (failed)
+			kill(pids[j], SIGKILL);
+		if (waitpid(pids[j], &status, 0) != pids[j] || (!failed && !status_ok(status))) {
+			fprintf(stderr, "%s failed under the cycles (status %#x)\n",
+				progs[j][0], status);
+			failed++;
+		}
+		runs++;
 	}
-	return impl_is("[c]") ? 0 : 1;
+	printf("%d load/unload cycles done, %d program runs alongside, %d failed\n",
+	       i, runs, failed);
+	return !failed && impl_is("[c]") ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -109,8 +145,21 @@ int main(int argc, char **argv)
 			return 1;
 		return impl_is("[c]") ? 0 : 1;
 	}
-	if (argc >= 6 && !strcmp(argv[1], "cycle") && !strcmp(argv[4], "--"))
-		return cycle(argv[2], atoi(argv[3]), argv + 5);
-	fprintf(stderr, "usage: modtool load PATH [PARAMS] | unload NAME | cycle PATH N -- PROG...\n");
+	if (argc >= 6 && !strcmp(argv[1], "cycle") && !strcmp(argv[4], "--")) {
+		char **progs[MAX_PROGS];
+		int i, nprogs = 0;
+
+		/* cycle PATH N -- PROG [ARGS] [-- PROG [ARGS]]... */
+		for (i = 4; i < argc && nprogs < MAX_PROGS; i++) {
+			if (strcmp(argv[i], "--"))
+				continue;
+			argv[i] = NULL;
+			if (i + 1 < argc)
+				progs[nprogs++] = argv + i + 1;
+		}
+		return cycle(argv[2], atoi(argv[3]), progs, nprogs);
+	}
+	fprintf(stderr,
+		"usage: modtool load PATH [PARAMS] | unload NAME | cycle PATH N -- PROG... [-- PROG...]\n");
 	return 1;
 }

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""The robustness table: results/robustness.{md,json}.
+
+usage: robustness-report.py RESULTS_DIR OUT_DIR ARCH...
+
+Per arch and kernel (default, debug), per part: cases tried, outcomes
+equal to C, failures and kernel splats. Hostile cases count one per
+rseq_hostile case (each run under C and under Rust and compared); the
+other parts count guest plan lines (or KUnit cases). Exit 1 when any case
+failed or differed, a run is missing, or there is any splat.
+"""
+import json
+import os
+import re
+import sys
+
+SPLAT = re.compile(r"(BUG:|WARNING:|Oops|Kernel panic|Call Trace:|UBSAN:)")
+PARTS = [
+    # (part, kernel, source)
+    ("KUnit + differential (debug kernel, rseq_debug=1)", "debug", "kunit"),
+    ("selftests (quick.plan)", "debug", "quick"),
+    ("TCMalloc pattern and policies (stress.plan)", "debug", "stress"),
+    ("hostile user space (hostile.plan)", "debug", "hostile"),
+    ("hostile user space (hostile.plan)", "default", "hostile"),
+    ("fail_usercopy under the stress programs (faults.plan)", "debug", "faults"),
+    ("module load/unload (module.plan)", "debug", "module"),
+    ("module 100 cycles under stress + selftests (robust.plan)", "debug", "robust"),
+    ("module 100 cycles under stress + selftests (robust.plan)", "default", "robust"),
+]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def count_splats(path):
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for ln in f if SPLAT.search(ln))
+    except OSError:
+        return None
+
+
+def hostile(logf):
+    same = diff = 0
+    try:
+        with open(logf, errors="replace") as f:
+            for ln in f:
+                if re.match(r"^#\s+same ", ln):
+                    same += 1
+                elif re.match(r"^#\s+DIFFERENT ", ln):
+                    diff += 1
+    except OSError:
+        return None
+    return same, diff
+
+
+def main():
+    res, out, arches = sys.argv[1], sys.argv[2], sys.argv[3:]
+    rows, ok = [], True
+    for arch in arches:
+        for part, kernel, src in PARTS:
+            sfx = "-debug" if kernel == "debug" else ""
+            row = {"arch": arch, "kernel": kernel, "part": part}
+            if src == "kunit":
+                name = f"debug-{arch}"
+                j = load(os.path.join(res, f"kunit-{name}.json"))
+                splats = count_splats(os.path.join(res, f"kunit-{name}.log"))
+                if j is None:
+                    row.update(tried=None)
+                else:
+                    def walk(g):
+                        p = f = 0
+                        for t in g.get("test_cases", []):
+                            p += t["status"] == "PASSED"
+                            f += t["status"] in ("FAILED", "CRASHED", "ERROR")
+                        for s in g.get("sub_groups", []):
+                            a, b = walk(s)
+                            p, f = p + a, f + b
+                        return p, f
+                    p, f = walk(j)
+                    row.update(tried=p + f, equal=p, failed=f, splats=splats or 0)
+            else:
+                logf = os.path.join(res, f"guest-{arch}-{src}{sfx}.log")
+                j = load(os.path.join(res, f"guest-{arch}-{src}{sfx}.json"))
+                if j is None:
+                    row.update(tried=None)
+                elif src == "hostile":
+                    same, diff = hostile(logf)
+                    row.update(tried=same + diff, equal=same, failed=diff + j["failed"],
+                               splats=len(j["splats"]), problems=j["problems"])
+                else:
+                    row.update(tried=j["passed"] + j["failed"] + j["skipped"],
+                               equal=j["passed"], failed=j["failed"],
+                               splats=len(j["splats"]), problems=j["problems"])
+            if row["tried"] is None or row["failed"] or row["splats"] or row.get("problems"):
+                ok = False
+            rows.append(row)
+    md = ["| arch | kernel | part | cases tried | outcomes equal to C / passed | failed | splats |",
+          "|---|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["tried"] is None:
+            md.append(f"| {r['arch']} | {r['kernel']} | {r['part']} | not run | | | |")
+        else:
+            md.append(f"| {r['arch']} | {r['kernel']} | {r['part']} | {r['tried']} "
+                      f"| {r['equal']} | {r['failed']} | {r['splats']} |")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "robustness.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    with open(os.path.join(out, "robustness.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * failrun: run a program with user copy fault injection on it
+ * (CONFIG_FAULT_INJECTION_USERCOPY, debugfs fail_usercopy, task filter).
+ *
+ *	failrun [-a CODE] PERCENT PROG [ARGS]
+ *
+ * Sets fail_usercopy to fail PERCENT % of the user copies of the tasks
+ * that opted in, opts itself in (/proc/self/make-it-fail, inherited by
+ * the program and its threads), and runs PROG. Exit status: PROG's, or
+ * 128 + signal; with -a, exit CODE of PROG (its "a system call failed"
+ * code) counts as success too. Prints the outcome and how many faults
+ * were injected. Exit 4 (skip) when the kernel has no fail_usercopy.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FI "/sys/kernel/debug/fail_usercopy/"
+
+static int put(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+static long get(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return atol(buf);
+}
+
+int main(int argc, char **argv)
+{
+	int status, accept = -1;
+	long left;
+	pid_t pid;
+
+	if (argc > 2 && !strcmp(argv[1], "-a")) {
+		accept = atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc < 3) {
+		fprintf(stderr, "usage: failrun [-a CODE] PERCENT PROG [ARGS]\n");
+		return 2;
+	}
+	if (access(FI "probability", W_OK)) {
+		printf("failrun: no fail_usercopy in this kernel\n");
+		return 4;
+	}
+	if (put(FI "task-filter", "Y") || put(FI "probability", argv[1]) ||
+	    put(FI "interval", "1") || put(FI "times", "1000000") ||
+	    put(FI "verbose", "0") || put("/proc/self/make-it-fail", "1")) {
+		perror("failrun: fail_usercopy setup");
+		return 2;
+	}
+	pid = fork();
+	if (pid == 0) {
+		execv(argv[2], argv + 2);
+		_exit(127);
+	}
+	put("/proc/self/make-it-fail", "0");
+	if (waitpid(pid, &status, 0) != pid)
+		return 2;
+	left = get(FI "times");
+	put(FI "probability", "0");
+	printf("failrun: %s %s %d, %ld user copies failed\n", argv[2],
+	       WIFEXITED(status) ? "exited" : "killed by signal",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), 1000000 - left);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == accept)
+		return 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
