@@ -54,9 +54,9 @@ fn slice_clear_user(_w: &UserWindow) -> Result<(), Fault> {
 #[inline(always)]
 fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsError> {
     let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
-    let cached = t.ids();
 
     if keys::debug() || t.v2() {
+        let cached = t.ids();
         let cpu_id = w.read_u32(urseq::CPU_ID_START)?;
         if cpu_id != cached.cpu_id {
             return Err(IdsError::Corrupted);
@@ -87,8 +87,18 @@ fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsEr
     t.slice_clear_grant();
     t.set_ids(ids);
     stats::inc::<SLOW>(Stat::Ids);
-    trace::update(t);
     Ok(csaddr)
+}
+
+/// Whether [`update_usr`] must evaluate the critical section at `csaddr`
+/// after the ID update: only if the task was interrupted in user mode (or
+/// debug mode is on, or the architecture does not track that).
+#[inline(always)]
+fn cs_needed(t: Task, csaddr: u64) -> bool {
+    if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && !keys::debug() && t.user_irq() == 0 {
+        return false;
+    }
+    csaddr != 0
 }
 
 /// `rseq_update_usr()`: updates the IDs, then evaluates the critical
@@ -107,22 +117,29 @@ pub(crate) fn update_usr<const SLOW: bool>(
     regs: *mut bindings::pt_regs,
     ids: &Ids,
 ) -> bool {
-    let csaddr = match set_ids_get_csaddr::<SLOW>(t, ids) {
-        Ok(csaddr) => csaddr,
-        Err(IdsError::Corrupted) => {
-            t.set_fatal(1);
-            return false;
-        }
-        Err(IdsError::Fault) => return false,
+    let csaddr = match set_ids::<SLOW>(t, ids) {
+        Some(csaddr) => csaddr,
+        None => return false,
     };
-
-    if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && !keys::debug() && t.user_irq() == 0 {
-        return true;
-    }
-    if csaddr == 0 {
+    trace::update(t);
+    if !cs_needed(t, csaddr) {
         return true;
     }
     cs::update::<SLOW>(t, regs, csaddr)
+}
+
+/// [`set_ids_get_csaddr`] with C's error handling: `None` on failure,
+/// with `fatal` set if user space corrupted a read-only field.
+#[inline(always)]
+fn set_ids<const SLOW: bool>(t: Task, ids: &Ids) -> Option<u64> {
+    match set_ids_get_csaddr::<SLOW>(t, ids) {
+        Ok(csaddr) => Some(csaddr),
+        Err(IdsError::Corrupted) => {
+            t.set_fatal(1);
+            None
+        }
+        Err(IdsError::Fault) => None,
+    }
 }
 
 /// Disables page faults until dropped, as `guard(pagefault)()`.
@@ -169,7 +186,7 @@ pub(crate) unsafe extern "C" fn exit_user_update(
     // SAFETY: `t` is current (caller guarantee).
     let t = unsafe { Task::from_raw(t) };
     // Interrupts are disabled: faults must not be resolved here.
-    let _pf = PagefaultGuard::new();
+    let pf = PagefaultGuard::new();
 
     if t.ids_changed() == 0 {
         // IDs have not changed, so user_irq is set (see
@@ -181,7 +198,8 @@ pub(crate) unsafe extern "C" fn exit_user_update(
         t.slice_clear_grant();
 
         if keys::debug() || csaddr != 0 {
-            return cs::update::<false>(t, regs, csaddr);
+            drop(pf);
+            return fast_cs(t, regs, csaddr);
         }
         return true;
     }
@@ -192,7 +210,61 @@ pub(crate) unsafe extern "C" fn exit_user_update(
         mm_cid: t.mm_cid(),
         node_id: cpu_to_node(cpu),
     };
-    update_usr::<false>(t, regs, &ids)
+    // update_usr(), with the tracepoint call and the critical section in
+    // the out-of-line tail: the common case, IDs written and no section,
+    // then needs no callee-saved register (C inlines all of this into the
+    // exit path; a called function pays its own prologue).
+    let csaddr = match set_ids::<false>(t, &ids) {
+        Some(csaddr) => csaddr,
+        None => return false,
+    };
+    if trace::update_enabled() {
+        drop(pf);
+        return fast_traced(t, regs, csaddr);
+    }
+    if cs_needed(t, csaddr) {
+        drop(pf);
+        return fast_cs(t, regs, csaddr);
+    }
+    true
+}
+
+/// The rare ends of [`exit_user_update`]: the critical section evaluation,
+/// out of line and reached by a tail call, so that the common path of the
+/// caller saves no register (C inlines all of this into the exit path,
+/// where the registers are saved already; a called function pays its own
+/// prologue).
+///
+/// # Context
+///
+/// As [`exit_user_update`]; page faults enabled on entry (the caller's
+/// guard is dropped for the tail call), disabled here again.
+#[cfg(CONFIG_GENERIC_ENTRY)]
+#[cold]
+#[inline(never)]
+fn fast_cs(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
+    let _pf = PagefaultGuard::new();
+    cs::update::<false>(t, regs, csaddr)
+}
+
+/// The `rseq_update` tracepoint after an ID update on the fast path, then
+/// [`fast_cs`] if the critical section needs evaluating.
+///
+/// # Context
+///
+/// As [`fast_cs`].
+#[cfg(CONFIG_GENERIC_ENTRY)]
+#[cold]
+#[inline(never)]
+fn fast_traced(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
+    {
+        let _pf = PagefaultGuard::new();
+        trace::update(t);
+    }
+    if !cs_needed(t, csaddr) {
+        return true;
+    }
+    fast_cs(t, regs, csaddr)
 }
 
 #[cfg(CONFIG_GENERIC_ENTRY)]

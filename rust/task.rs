@@ -423,19 +423,28 @@ pub(crate) mod trace {
     #[allow(unused_imports)]
     use kernel::bindings;
 
+    /// Whether the `rseq_update` tracepoint is on.
     #[inline(always)]
-    pub(crate) fn update(_t: Task) {
+    pub(crate) fn update_enabled() -> bool {
         #[cfg(CONFIG_TRACEPOINTS)]
-        // SAFETY: `__tracepoint_rseq_update` is a tracepoint defined by C,
-        // and `__rseq_trace_update()` takes a live task.
-        unsafe {
-            if kernel::static_branch_unlikely!(
+        // SAFETY: `__tracepoint_rseq_update` is a tracepoint defined by C.
+        return unsafe {
+            kernel::static_branch_unlikely!(
                 bindings::__tracepoint_rseq_update,
                 bindings::tracepoint,
                 key
-            ) {
-                bindings::__rseq_trace_update(_t.as_ptr());
-            }
+            )
+        };
+        #[cfg(not(CONFIG_TRACEPOINTS))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn update(_t: Task) {
+        #[cfg(CONFIG_TRACEPOINTS)]
+        if update_enabled() {
+            // SAFETY: `__rseq_trace_update()` takes a live task.
+            unsafe { bindings::__rseq_trace_update(_t.as_ptr()) };
         }
     }
 
