@@ -401,6 +401,9 @@ pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_reg
     if t.has_rseq() == 0 {
         return;
     }
+    // C reads rseq_cs with get_user(), which checks that it may fault.
+    // SAFETY: A debug check without preconditions.
+    unsafe { bindings::rseq_might_fault() };
     let ok = match read_csaddr(t) {
         Ok(0) => true,
         Ok(csaddr) if csaddr >= cs::task_size() => false,

@@ -16,7 +16,7 @@
 mod tests {
     use crate::cs;
     use crate::exit;
-    use crate::task::{urseq, Ids, Task};
+    use crate::task::{keys, urseq, Ids, Task};
     use crate::uaccess::{Fault, UserWindow};
     use core::mem::offset_of;
     use core::ptr::addr_of_mut;
@@ -264,8 +264,9 @@ mod tests {
             assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
             t.clear_error();
             let ok = exit::update_usr::<true>(t, &mut regs, &ids);
-            if version > 1 {
-                // Read-only for RSEQ ABI V2: invalid, nothing written.
+            if version > 1 || keys::debug() {
+                // Read-only for RSEQ ABI V2, and for every registration in
+                // debug mode (rseq_debug=1): invalid, nothing written.
                 assert!(!ok);
                 assert_eq!(t.fatal_for_test(), 1);
                 assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(TAGGED));

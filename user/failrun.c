@@ -21,19 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest_util.h"
+
 #define FI "/sys/kernel/debug/fail_usercopy/"
-
-static int put(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
 
 static long get(const char *path)
 {
@@ -67,9 +57,9 @@ int main(int argc, char **argv)
 		printf("failrun: no fail_usercopy in this kernel\n");
 		return 4;
 	}
-	if (put(FI "task-filter", "Y") || put(FI "probability", argv[1]) ||
-	    put(FI "interval", "1") || put(FI "times", "1000000") ||
-	    put(FI "verbose", "0") || put("/proc/self/make-it-fail", "1")) {
+	if (write_file(FI "task-filter", "Y") || write_file(FI "probability", argv[1]) ||
+	    write_file(FI "interval", "1") || write_file(FI "times", "1000000") ||
+	    write_file(FI "verbose", "0") || write_file("/proc/self/make-it-fail", "1")) {
 		perror("failrun: fail_usercopy setup");
 		return 2;
 	}
@@ -78,11 +68,11 @@ int main(int argc, char **argv)
 		execv(argv[2], argv + 2);
 		_exit(127);
 	}
-	put("/proc/self/make-it-fail", "0");
+	write_file("/proc/self/make-it-fail", "0");
 	if (waitpid(pid, &status, 0) != pid)
 		return 2;
 	left = get(FI "times");
-	put(FI "probability", "0");
+	write_file(FI "probability", "0");
 	printf("failrun: %s %s %d, %ld user copies failed\n", argv[2],
 	       WIFEXITED(status) ? "exited" : "killed by signal",
 	       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), 1000000 - left);

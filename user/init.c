@@ -31,19 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_util.h"
+
 #define KSFT_SKIP 4
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
 
 static void cat_file(const char *path, const char *prefix)
 {

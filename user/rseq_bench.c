@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "rseq_user.h"
+#include "guest_util.h"
 
 #define RSEQ_FLAG_UNREGISTER	1
 
@@ -144,18 +145,6 @@ static void unregister_rseq(bool legacy)
 
 	if (syscall(__NR_rseq, &rs_area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG))
 		die("rseq unregistration");
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
 }
 
 static void read_stats(uint64_t *v)

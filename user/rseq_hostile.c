@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "rseq_user.h"
+#include "guest_util.h"
 
 #define RSEQ_FLAG_UNREGISTER	1
 #if defined(__x86_64__)
@@ -409,18 +410,6 @@ static const struct hcase cases[] = {
 	{ "ro-fields-legacy-switch_reset", case_ro_write, 0, true, false, "switch_reset" },
 	{ "ro-fields-legacy-no_reset", case_ro_write, 0, true, false, "no_reset" },
 };
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
 
 /* One run: the outcome as a string */
 static void run_case(const struct hcase *c, const char *impl, char *out, size_t len)
