@@ -102,8 +102,17 @@ install_rust_sources() {
 # copy of Kbuild and rust/ in DIR against the kernel build $CACHE/build/BUILD
 # (default ARCH, the KUnit build); prints DIR/rust/rseq_rs.ko on success.
 build_ext_module() {
-	local arch=$1 dir=$2 build=${3:-$1}
+	local arch=$1 dir=$2 build=${3:-$1} stamp
+	# kbuild does not notice that the kernel's config changed under an
+	# external module (struct module changes size with it): start over
+	# when the kernel build is not the one the module was built against.
+	stamp=$(cat "$CACHE/build/$build/.config" "$CACHE/build/$build/Module.symvers" 2>/dev/null |
+		sha256sum | cut -c1-16)
+	if [ "$(cat "$dir/.kernel-stamp" 2>/dev/null)" != "$build $stamp" ]; then
+		rm -rf "$dir"
+	fi
 	mkdir -p "$dir/rust"
+	echo "$build $stamp" >"$dir/.kernel-stamp"
 	cp "$TOP/Kbuild" "$dir/"
 	cp "$TOP"/rust/*.rs "$dir/rust/"
 	in_chroot "cd '$CACHE/linux' && make -s ARCH=$arch O='$CACHE/build/$build' \
