@@ -17,15 +17,15 @@ import sys
 
 SPLAT = re.compile(r"(BUG:|WARNING:|Oops|Kernel panic|Call Trace:|UBSAN:)")
 PARTS = [
-    # (part, kernel, source)
-    ("KUnit + differential (debug kernel, rseq_debug=1)", "debug", "kunit"),
-    ("selftests (quick.plan)", "debug", "quick"),
-    ("TCMalloc pattern and policies (stress.plan)", "debug", "stress"),
-    ("hostile user space (hostile.plan)", "debug", "hostile"),
+    # (part, kernel, results name: kunit-debug-ARCH or guest-ARCH-NAME)
+    ("KUnit + differential (rseq_debug=1)", "debug", "kunit"),
+    ("selftests (quick.plan)", "debug", "quick-debug"),
+    ("TCMalloc pattern and policies (stress.plan)", "debug", "stress-debug"),
+    ("hostile user space (hostile.plan)", "debug", "hostile-debug"),
+    ("hostile user space, rseq_debug=1 (hostile.plan)", "debug", "hostile-debug-rseqdebug"),
     ("hostile user space (hostile.plan)", "default", "hostile"),
-    ("fail_usercopy under the stress programs (faults.plan)", "debug", "faults"),
-    ("module load/unload (module.plan)", "debug", "module"),
-    ("module 100 cycles under stress + selftests (robust.plan)", "debug", "robust"),
+    ("fail_usercopy under the stress programs (faults.plan)", "debug", "faults-debug"),
+    ("module load/unload, 20 cycles under load (module.plan)", "debug", "module-debug"),
     ("module 100 cycles under stress + selftests (robust.plan)", "default", "robust"),
 ]
 
@@ -65,7 +65,6 @@ def main():
     rows, ok = [], True
     for arch in arches:
         for part, kernel, src in PARTS:
-            sfx = "-debug" if kernel == "debug" else ""
             row = {"arch": arch, "kernel": kernel, "part": part}
             if src == "kunit":
                 name = f"debug-{arch}"
@@ -86,11 +85,11 @@ def main():
                     p, f = walk(j)
                     row.update(tried=p + f, equal=p, failed=f, splats=splats or 0)
             else:
-                logf = os.path.join(res, f"guest-{arch}-{src}{sfx}.log")
-                j = load(os.path.join(res, f"guest-{arch}-{src}{sfx}.json"))
+                logf = os.path.join(res, f"guest-{arch}-{src}.log")
+                j = load(os.path.join(res, f"guest-{arch}-{src}.json"))
                 if j is None:
                     row.update(tried=None)
-                elif src == "hostile":
+                elif src.startswith("hostile"):
                     same, diff = hostile(logf)
                     row.update(tried=same + diff, equal=same, failed=diff + j["failed"],
                                splats=len(j["splats"]), problems=j["problems"])
