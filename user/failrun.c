@@ -3,14 +3,17 @@
  * failrun: run a program with user copy fault injection on it
  * (CONFIG_FAULT_INJECTION_USERCOPY, debugfs fail_usercopy, task filter).
  *
- *	failrun [-a CODE] PERCENT PROG [ARGS]
+ *	failrun [-x CODE] PERCENT PROG [ARGS]
  *
  * Sets fail_usercopy to fail PERCENT % of the user copies of the tasks
  * that opted in, opts itself in (/proc/self/make-it-fail, inherited by
- * the program and its threads), and runs PROG. Exit status: PROG's, or
- * 128 + signal; with -a, exit CODE of PROG (its "a system call failed"
- * code) counts as success too. Prints the outcome and how many faults
- * were injected. Exit 4 (skip) when the kernel has no fail_usercopy.
+ * the program and its threads), and runs PROG. With failing copies
+ * anywhere (execve, glibc, sigreturn), any exit status or signal is a
+ * legitimate outcome, except exit CODE of PROG (-x: the code by which it
+ * reports that the pattern it checks broke): failrun exits 1 then, and 0
+ * otherwise, after printing the outcome and how many faults were
+ * injected. Without -x, PROG's own status (128 + signal if killed).
+ * Exit 4 (skip) when the kernel has no fail_usercopy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,17 +43,17 @@ static long get(const char *path)
 
 int main(int argc, char **argv)
 {
-	int status, accept = -1;
+	int status, broken = -1;
 	long left;
 	pid_t pid;
 
-	if (argc > 2 && !strcmp(argv[1], "-a")) {
-		accept = atoi(argv[2]);
+	if (argc > 2 && !strcmp(argv[1], "-x")) {
+		broken = atoi(argv[2]);
 		argv += 2;
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: failrun [-a CODE] PERCENT PROG [ARGS]\n");
+		fprintf(stderr, "usage: failrun [-x CODE] PERCENT PROG [ARGS]\n");
 		return 2;
 	}
 	if (access(FI "probability", W_OK)) {
@@ -76,7 +79,7 @@ int main(int argc, char **argv)
 	printf("failrun: %s %s %d, %ld user copies failed\n", argv[2],
 	       WIFEXITED(status) ? "exited" : "killed by signal",
 	       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), 1000000 - left);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == accept)
-		return 0;
+	if (broken >= 0)
+		return WIFEXITED(status) && WEXITSTATUS(status) == broken;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

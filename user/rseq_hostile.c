@@ -155,6 +155,9 @@ static void on_signal(int sig)
 static void *waker(void *arg)
 {
 	pin(0);
+	/* Sleep only once the section is armed, so that it is what we preempt */
+	while (!__atomic_load_n(&sh->area.rseq_cs, __ATOMIC_RELAXED))
+		sched_yield();
 	usleep(3000);
 	hs_flag = 1;
 	return NULL;
@@ -314,11 +317,17 @@ static int child_rc(pid_t pid)
 /* fork (0), clone(CLONE_VM) (1) and execve (2) of a registered task */
 static int clone_fn(void *arg)
 {
-	/* Not registered: the section is an ordinary loop here */
+	/*
+	 * Not registered: the section is an ordinary loop here. A thread
+	 * library would give this task its own TLS; it must not write the
+	 * registered task's area (whether that one's kernel exit path then
+	 * clears it would depend on the scheduling).
+	 */
+	static struct rseq_area own __attribute__((aligned(32)));
 	struct itimerval it = { .it_value = { .tv_usec = 5000 } };
 
 	setitimer(ITIMER_VIRTUAL, &it, NULL);
-	sh->area.rseq_cs = make_desc(D_VALID);
+	__atomic_store_n(&own.rseq_cs, make_desc(D_VALID), __ATOMIC_RELAXED);
 	return hs_spin() + 10;
 }
 
