@@ -155,8 +155,11 @@ static void on_signal(int sig)
 static void *waker(void *arg)
 {
 	pin(0);
-	/* Sleep only once the section is armed, so that it is what we preempt */
-	while (!__atomic_load_n(&sh->area.rseq_cs, __ATOMIC_RELAXED))
+	/*
+	 * Sleep only once the section is about to be armed (stage 2 is set
+	 * just before rseq_cs), so that it is what the wakeup preempts
+	 */
+	while (__atomic_load_n(&sh->stage, __ATOMIC_RELAXED) < 2)
 		sched_yield();
 	usleep(3000);
 	hs_flag = 1;
