@@ -296,8 +296,12 @@ static void case_area(const struct hcase *c)
 		     -1, 0);
 		break;
 	}
-	sh->stage = 2;
-	/* Context switches and a migration: the kernel writes the IDs */
+	/*
+	 * Context switches and a migration: the kernel writes the IDs. (No
+	 * stage mark in between: which exit to user space is the first to
+	 * write, the munmap()/mprotect() return or a later one, depends on
+	 * the scheduling.)
+	 */
 	usleep(2000);
 	pin(1);
 	usleep(2000);
