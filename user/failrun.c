@@ -3,7 +3,7 @@
  * failrun: run a program with user copy fault injection on it
  * (CONFIG_FAULT_INJECTION_USERCOPY, debugfs fail_usercopy, task filter).
  *
- *	failrun [-x CODE] PERCENT PROG [ARGS]
+ *	failrun [-x CODE] [-p] PERCENT PROG [ARGS]
  *
  * Sets fail_usercopy to fail PERCENT % of the user copies of the tasks
  * that opted in, opts itself in (/proc/self/make-it-fail, inherited by
@@ -13,10 +13,13 @@
  * reports that the pattern it checks broke): failrun exits 1 then, and 0
  * otherwise, after printing the outcome and how many faults were
  * injected. Without -x, PROG's own status (128 + signal if killed).
+ * -p: PROG opts its threads in itself once they are set up (rseq_stress
+ * -F), so that execve and the setup are spared.
  * Exit 4 (skip) when the kernel has no fail_usercopy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,13 +50,23 @@ int main(int argc, char **argv)
 	long left;
 	pid_t pid;
 
-	if (argc > 2 && !strcmp(argv[1], "-x")) {
-		broken = atoi(argv[2]);
-		argv += 2;
-		argc -= 2;
+	bool self = true;
+
+	for (;;) {
+		if (argc > 2 && !strcmp(argv[1], "-x")) {
+			broken = atoi(argv[2]);
+			argv += 2;
+			argc -= 2;
+		} else if (argc > 1 && !strcmp(argv[1], "-p")) {
+			self = false;
+			argv++;
+			argc--;
+		} else {
+			break;
+		}
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: failrun [-x CODE] PERCENT PROG [ARGS]\n");
+		fprintf(stderr, "usage: failrun [-x CODE] [-p] PERCENT PROG [ARGS]\n");
 		return 2;
 	}
 	if (access(FI "probability", W_OK)) {
@@ -62,7 +75,8 @@ int main(int argc, char **argv)
 	}
 	if (write_file(FI "task-filter", "Y") || write_file(FI "probability", argv[1]) ||
 	    write_file(FI "interval", "1") || write_file(FI "times", "1000000") ||
-	    write_file(FI "verbose", "0") || write_file("/proc/self/make-it-fail", "1")) {
+	    write_file(FI "verbose", "0") ||
+	    (self && write_file("/proc/self/make-it-fail", "1"))) {
 		perror("failrun: fail_usercopy setup");
 		return 2;
 	}

@@ -24,6 +24,8 @@
  *	Workers are preempted, sleep, block in syscalls and get signals.
  *
  * -L registers the original 32-byte (legacy) area, otherwise RSEQ ABI V2.
+ * -F: each thread opts in to user copy fault injection (fail_usercopy,
+ * /proc/thread-self/make-it-fail) once it is set up (see failrun -p).
  * -q (tcmalloc): workers never sleep, make a system call or get a signal;
  * only preemption, migration and the fences reach them. -k KIND: only
  * that kind (syscall, sleep or signal) besides those.
@@ -48,6 +50,7 @@
 #include <unistd.h>
 #include <linux/membarrier.h>
 
+#include "guest_util.h"
 #include "rseq_user.h"
 
 /*
@@ -68,6 +71,15 @@ static int opt_threads = 4;
 /* What reaches the workers besides preemption, migration and the fences */
 static bool opt_syscalls = true, opt_sleeps = true, opt_signals = true;
 static atomic_bool stop;
+/* -F: every thread opts in to fault injection once it is set up */
+static bool opt_fail;
+
+/* With -F: user copies of this thread may fail from now on (failrun -p) */
+static void fail_from_here(void)
+{
+	if (opt_fail)
+		write_file("/proc/thread-self/make-it-fail", "1");
+}
 
 static void die(const char *what)
 {
@@ -139,6 +151,7 @@ changed:
 
 static void *samecpu_writer(void *arg)
 {
+	fail_from_here();
 	while (!atomic_load_explicit(&stop, memory_order_relaxed))
 		counter++;
 	return NULL;
@@ -158,6 +171,7 @@ static int samecpu(void)
 	register_rseq();
 	if (pthread_create(&writer, NULL, samecpu_writer, NULL))
 		die("pthread_create");
+	fail_from_here();
 	end = time(NULL) + opt_seconds;
 	while (time(NULL) < end) {
 		switch (samecpu_section(20000)) {
@@ -283,6 +297,7 @@ static void *tcmalloc_worker(void *arg)
 	struct object *o;
 
 	register_rseq();
+	fail_from_here();
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		switch (tcmalloc_pop(&o)) {
 		case 0: {
@@ -337,6 +352,7 @@ static int tcmalloc(void)
 	for (i = 0; i < opt_threads; i++)
 		if (pthread_create(&th[i], NULL, tcmalloc_worker, (void *)(long)(i + 1)))
 			die("pthread_create");
+	fail_from_here();
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0;; i++) {
@@ -380,7 +396,7 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-s SECONDS] [-t THREADS]\n");
+		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-s SECONDS] [-t THREADS] [-F]\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {
@@ -399,6 +415,8 @@ int main(int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			opt_threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-F"))
+			opt_fail = true;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "samecpu"))
