@@ -54,7 +54,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -62,8 +61,6 @@
 
 #include "rseq_user.h"
 #include "guest_util.h"
-
-#define RSEQ_FLAG_UNREGISTER	1
 
 #define NSTATS 8
 static const char *const stat_names[NSTATS] = {
@@ -121,29 +118,19 @@ static uint64_t now_ns(void)
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
+	if (pin_to_cpu(cpu))
 		die("sched_setaffinity");
 }
 
 static void register_rseq(bool legacy)
 {
-	unsigned long size = getauxval(AT_RSEQ_FEATURE_SIZE);
-	uint32_t len = legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
-
-	if (syscall(__NR_rseq, &rs_area, len, 0, RSEQ_SIG))
+	if (syscall(__NR_rseq, &rs_area, rseq_reg_len(legacy), 0, RSEQ_SIG))
 		die("rseq registration (run with GLIBC_TUNABLES=glibc.pthread.rseq=0)");
 }
 
 static void unregister_rseq(bool legacy)
 {
-	unsigned long size = getauxval(AT_RSEQ_FEATURE_SIZE);
-	uint32_t len = legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
-
-	if (syscall(__NR_rseq, &rs_area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG))
+	if (syscall(__NR_rseq, &rs_area, rseq_reg_len(legacy), RSEQ_FLAG_UNREGISTER, RSEQ_SIG))
 		die("rseq unregistration");
 }
 

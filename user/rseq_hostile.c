@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -41,7 +40,6 @@
 #include "rseq_user.h"
 #include "guest_util.h"
 
-#define RSEQ_FLAG_UNREGISTER	1
 #if defined(__x86_64__)
 #define KERNEL_ADDR	0xffffffff81000000ull
 #else
@@ -125,25 +123,15 @@ static void die(const char *what)
 	exit(2);
 }
 
-static uint32_t rseq_len(bool legacy)
-{
-	unsigned long size = getauxval(AT_RSEQ_FEATURE_SIZE);
-
-	return legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
-}
-
 static int do_register(struct rseq_area *area, bool legacy)
 {
-	return syscall(__NR_rseq, area, rseq_len(legacy), 0, RSEQ_SIG);
+	return syscall(__NR_rseq, area, rseq_reg_len(legacy), 0, RSEQ_SIG);
 }
 
+/* Best effort: a case that cannot pin shows it in its outcome */
 static void pin(int cpu)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	pin_to_cpu(cpu);
 }
 
 static void on_signal(int sig)

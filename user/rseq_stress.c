@@ -44,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,10 +88,7 @@ static void die(const char *what)
 
 static void register_rseq(void)
 {
-	unsigned long size = getauxval(AT_RSEQ_FEATURE_SIZE);
-	uint32_t len = opt_legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
-
-	if (syscall(__NR_rseq, &tls.rseq, len, 0, RSEQ_SIG))
+	if (syscall(__NR_rseq, &tls.rseq, rseq_reg_len(opt_legacy), 0, RSEQ_SIG))
 		die("rseq registration (run with GLIBC_TUNABLES=glibc.pthread.rseq=0)");
 }
 
@@ -161,12 +157,9 @@ static int samecpu(void)
 {
 	long done = 0, aborts = 0, bad = 0;
 	pthread_t writer;
-	cpu_set_t set;
 	time_t end;
 
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
+	if (pin_to_cpu(0))
 		die("sched_setaffinity");
 	register_rseq();
 	if (pthread_create(&writer, NULL, samecpu_writer, NULL))

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rseq_user.h: what the rseq-rs guest programs share: the signature, the
- * registered area (struct rseq of include/uapi/linux/rseq.h, the fields
- * up to mm_cid) and the inline-asm critical section macros.
+ * registration length, the registered area (struct rseq of
+ * include/uapi/linux/rseq.h, the fields up to mm_cid) and the inline-asm
+ * critical section macros.
  */
 #ifndef RSEQ_USER_H
 #define RSEQ_USER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 
 #define RSEQ_SIG_X86	0x53053053
 #define RSEQ_SIG_ARM64	0xd428bc00	/* BRK #0x45E0 */
@@ -18,6 +21,19 @@
 #else
 #error "x86_64 and arm64 only"
 #endif
+
+#define RSEQ_FLAG_UNREGISTER	1
+
+/*
+ * The rseq_len to register with: 32 for the original (legacy) area, else
+ * the kernel's feature size (RSEQ ABI V2), at least 64.
+ */
+static inline uint32_t rseq_reg_len(bool legacy)
+{
+	unsigned long size = getauxval(AT_RSEQ_FEATURE_SIZE);
+
+	return legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
+}
 
 struct rseq_area {
 	uint32_t cpu_id_start;
