@@ -95,6 +95,12 @@ def summarize(rows):
     return out
 
 
+def chart_label(cell):
+    """A chart bar's name: scenario, registration, policy unless historic."""
+    pol = "" if cell["policy"] == "historic" else f" {cell['policy']}"
+    return f"{cell['scen']} {cell['reg']}{pol}"
+
+
 def fmt(v, nd=1):
     return "-" if v is None else f"{v:,.{nd}f}"
 
@@ -226,7 +232,7 @@ def main():
     labels = []
     for arch in arches:
         for cell in report["arches"][arch]["cells"]:
-            lab = f"{cell['scen']} {cell['reg']}" + ("" if cell["policy"] == "historic" else f" {cell['policy']}")
+            lab = chart_label(cell)
             if "ratio" in cell and lab not in labels:
                 labels.append(lab)
     fig, ax = plt.subplots(figsize=(11, 5))
@@ -235,9 +241,8 @@ def main():
         vals, lo, hi = [], [], []
         by = {}
         for cell in report["arches"][arch]["cells"]:
-            lab = f"{cell['scen']} {cell['reg']}" + ("" if cell["policy"] == "historic" else f" {cell['policy']}")
             if "ratio" in cell:
-                by[lab] = cell
+                by[chart_label(cell)] = cell
         for lab in labels:
             cell = by.get(lab)
             vals.append(cell["ratio"] if cell else 0)

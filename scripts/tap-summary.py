@@ -3,22 +3,40 @@
 """Check the TAP that user/init.c prints on a guest console.
 
 usage: tap-summary.py LABEL CONSOLE.log OUT.json
+       tap-summary.py --splats CONSOLE.log
 Prints "LABEL: N passed, N failed, N skipped" and exits 1 on any failure,
 on a missing plan line or "guest done" line (hang, panic), or on a kernel
-splat (BUG, WARNING, Oops, panic) in the console log.
+splat (BUG, WARNING, Oops, panic, UBSAN, KASAN) in the console log.
+--splats prints the splat lines of any console log (a KUnit boot's too)
+and exits 1 if there is one. SPLAT is the one definition of a splat
+(scripts/kunit and robustness-report.py use it through this file).
 """
 import json
 import re
 import sys
 
+SPLAT = re.compile(r"(BUG:|WARNING:|Oops|Kernel panic|Call Trace:|UBSAN:|KASAN)")
+
+
+def splat_lines(lines):
+    return [ln for ln in lines if SPLAT.search(ln)]
+
 
 def main():
+    if sys.argv[1] == "--splats":
+        try:
+            with open(sys.argv[2], errors="replace") as f:
+                found = splat_lines(f.read().splitlines())
+        except OSError:
+            return 0
+        for ln in found:
+            print(ln)
+        return 1 if found else 0
     label, logf, out = sys.argv[1:4]
     with open(logf, errors="replace") as f:
         lines = f.read().splitlines()
     results, plan, done = [], None, False
-    splats = [ln for ln in lines
-              if re.search(r"(BUG:|WARNING:|Oops|Kernel panic|Call Trace:)", ln)]
+    splats = splat_lines(lines)
     for ln in lines:
         m = re.match(r"^(ok|not ok) (\d+) (.*?)(?: # (.*))?$", ln)
         if m:
