@@ -96,14 +96,15 @@ fn instruction_pointer_set(regs: *mut bindings::pt_regs, ip: u64) {
 /// Invalidates the critical section in `rseq::rseq_cs` and, for legacy
 /// registrations under the `cs_reset` policy, rewrites `cpu_id_start`
 /// (`rseq_legacy_reset_cpu_id_start()`). Inside the window of the caller.
+///
+/// The value is the CPU number written to user space last (the cached
+/// `rseq_ids::cpu_id`), not the current CPU: debug mode's read-only checks
+/// compare against it, and a task which migrated has the ID update pending.
 #[inline(always)]
 fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
     w.write_u64_at(t.usr_field(urseq::RSEQ_CS), 0)?;
     if t.legacy_cs_reset() {
-        // SAFETY: Reads the CPU number, inlined; as in C, which does not
-        // call `task_cpu()` with user access enabled.
-        let cpu = unsafe { bindings::raw_smp_processor_id() };
-        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), cpu)?;
+        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), t.ids().cpu_id)?;
     }
     Ok(())
 }
@@ -144,8 +145,9 @@ fn abort<const SLOW: bool>(
 /// Only ensures that `abort_ip` is in user space and preceded by the
 /// signature; the other checks are debug mode's (see [`debug_update`]).
 /// Costs, besides the statistics: three 64-bit loads of the descriptor,
-/// one 32-bit load of the signature and one 64-bit store (plus one 32-bit
-/// store under the `cs_reset` legacy policy).
+/// one 32-bit load of the signature and one 64-bit store (plus a 32-bit
+/// load of the cached CPU number and a 32-bit store under the `cs_reset`
+/// legacy policy).
 ///
 /// # Context
 ///

@@ -362,7 +362,8 @@ fn read_csaddr(t: Task) -> Result<u64, Fault> {
 /// `__rseq_signal_deliver()`: aborts the critical section of the
 /// interrupted context before the instruction pointer moves to the signal
 /// handler. IDs are left to the exit path, except that legacy
-/// registrations under the historic policy get a forced update.
+/// registrations under the `historic` and `fence_reset` policies get a
+/// forced update.
 ///
 /// # Safety
 ///
@@ -381,7 +382,7 @@ pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt
         unsafe { bindings::force_sigsegv(sig) };
     }
 
-    if !t.optimized_policy() {
+    if !t.optimized_policy() || t.legacy_fence_reset() {
         t.force_update();
     }
 }

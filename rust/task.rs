@@ -258,6 +258,15 @@ impl Task {
         cfg!(CONFIG_GENERIC_IRQ_ENTRY) && keys::legacy_cs_reset() && self.has_rseq() == 1
     }
 
+    /// `rseq_legacy_fence_reset()`.
+    #[inline(always)]
+    pub(crate) fn legacy_fence_reset(self) -> bool {
+        cfg!(CONFIG_GENERIC_IRQ_ENTRY)
+            && cfg!(CONFIG_SCHED_MM_CID)
+            && keys::legacy_fence_reset()
+            && self.has_rseq() == 1
+    }
+
     /// `rseq_force_update()`.
     #[inline(always)]
     pub(crate) fn force_update(self) {
@@ -353,12 +362,23 @@ pub(crate) mod keys {
     /// `static_branch_unlikely(&rseq_legacy_cs_reset_key)`.
     #[inline(always)]
     pub(crate) fn legacy_cs_reset() -> bool {
-        #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
+        #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
         return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key) };
-        #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
+        #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
         return count(unsafe { addr_of!(bindings::rseq_legacy_cs_reset_key.key) });
+    }
+
+    /// `static_branch_unlikely(&rseq_legacy_fence_reset_key)`.
+    #[inline(always)]
+    pub(crate) fn legacy_fence_reset() -> bool {
+        #[cfg(not(CONFIG_RSEQ_LEGACY_FENCE_RESET_DEFAULT))]
+        // SAFETY: A `static_key_false` defined by C.
+        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_fence_reset_key) };
+        #[cfg(CONFIG_RSEQ_LEGACY_FENCE_RESET_DEFAULT)]
+        // SAFETY: A static key defined by C.
+        return count(unsafe { addr_of!(bindings::rseq_legacy_fence_reset_key.key) });
     }
 
     /// `rseq_slice_extension_enabled()`.

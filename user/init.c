@@ -7,9 +7,9 @@
  *
  *	name;impl;legacy;timeout;program [args...]
  *
- * impl (c, rust) and legacy (historic, cs_reset, no_reset) are written to
- * debugfs rseq/impl and rseq/legacy before the program runs ("-" leaves
- * them as they are). A program that exits 0 within timeout seconds passes;
+ * impl (c, rust) and legacy (historic, cs_reset, fence_reset, no_reset) are
+ * written to debugfs rseq/impl and rseq/legacy before the program runs ("-"
+ * leaves them as they are). A program that exits 0 within timeout seconds passes;
  * exit code 4 (the kselftest "skip") is reported as a TAP skip. A program
  * field starting with "!N " or "!sigN " expects exit code N or death by
  * signal N instead (a test that must catch a broken policy). Lines

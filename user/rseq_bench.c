@@ -17,6 +17,13 @@
  * under, see cells[]):
  *   syscall    getppid() loop with rseq registered: the no-event exit path
  *   yield      two threads on CPU 0 handing off with sched_yield()
+ *   yield-proc two processes on CPU 0 handing off with sched_yield()
+ *   wake       a thread on CPU 0 sleeping in futex_wait() is woken by a
+ *              thread on CPU 1, runs, and sleeps again (nothing else runs
+ *              on CPU 0 in between: idle time is skipped)
+ *   fence-wake the same, with a MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ fence
+ *              of CPU 0 before each wakeup: what a fence costs, the
+ *              sleeper's reset included
  *   preempt-in a thread spinning inside a critical section on CPU 0 is
  *              preempted by a timer-woken thread: the abort path
  *   preempt-out the same, spinning outside the section with rseq_cs still
@@ -55,7 +62,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -305,6 +314,52 @@ static void timer_round(int i, uint64_t period, bool inside)
 	}
 }
 
+/* yield-proc: the other process, forked with the registration of its parent */
+static void yield_child(atomic_int *child_stop)
+{
+	pin(0);
+	while (!atomic_load_explicit(child_stop, memory_order_relaxed))
+		sched_yield();
+	_exit(0);
+}
+
+/* wake, fence-wake: the sleeper on CPU 0 */
+static atomic_int wake_seq, wake_ack;
+
+static void *sleeper(void *arg)
+{
+	int s = 0;
+
+	pin(0);
+	register_rseq(cur_legacy);
+	atomic_store(&ready, 1);
+	for (;;) {
+		while (atomic_load(&wake_seq) == s)
+			futex(&wake_seq, FUTEX_WAIT_PRIVATE, s);
+		s = atomic_load(&wake_seq);
+		if (s < 0)
+			break;
+		atomic_store(&wake_ack, s);
+	}
+	unregister_rseq(cur_legacy);
+	return NULL;
+}
+
+/* One wakeup of the sleeper, after a fence of its CPU if fence */
+static void wake_round(bool fence)
+{
+	int s = atomic_load(&wake_seq) + 1;
+
+	if (fence && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+			     MEMBARRIER_CMD_FLAG_CPU, 0))
+		die("membarrier");
+	atomic_store(&wake_seq, s);
+	futex(&wake_seq, FUTEX_WAKE_PRIVATE, 1);
+	/* Until it ran and is about to sleep again */
+	while (atomic_load(&wake_ack) != s)
+		relax();
+}
+
 static void *membarrier_target(void *arg)
 {
 	pin(0);
@@ -318,9 +373,13 @@ static void *membarrier_target(void *arg)
 
 /* ----- cells ----- */
 
-enum scen { SYSCALL, YIELD, PREEMPT_IN, PREEMPT_OUT, MEMBARRIER, SIGNAL };
+enum scen {
+	SYSCALL, YIELD, YIELD_PROC, WAKE, FENCE_WAKE, PREEMPT_IN, PREEMPT_OUT, MEMBARRIER,
+	SIGNAL, NR_SCENS
+};
 static const char *const scen_names[] = {
-	"syscall", "yield", "preempt-in", "preempt-out", "membarrier", "signal",
+	"syscall", "yield", "yield-proc", "wake", "fence-wake", "preempt-in", "preempt-out",
+	"membarrier", "signal",
 };
 
 struct cell {
@@ -335,17 +394,35 @@ static const struct cell cells[] = {
 	{ YIELD, false, "historic" },
 	{ YIELD, true, "historic" },
 	{ YIELD, true, "cs_reset" },
-	{ YIELD, true, "switch_reset" },
+	{ YIELD, true, "fence_reset" },
+	{ YIELD_PROC, false, "historic" },
+	{ YIELD_PROC, true, "historic" },
+	{ YIELD_PROC, true, "cs_reset" },
+	{ YIELD_PROC, true, "fence_reset" },
+	{ WAKE, false, "historic" },
+	{ WAKE, true, "historic" },
+	{ WAKE, true, "cs_reset" },
+	{ WAKE, true, "fence_reset" },
+	{ FENCE_WAKE, false, "historic" },
+	{ FENCE_WAKE, true, "historic" },
+	{ FENCE_WAKE, true, "cs_reset" },
+	{ FENCE_WAKE, true, "fence_reset" },
 	{ PREEMPT_IN, false, "historic" },
 	{ PREEMPT_IN, true, "historic" },
 	{ PREEMPT_IN, true, "cs_reset" },
-	{ PREEMPT_IN, true, "switch_reset" },
+	{ PREEMPT_IN, true, "fence_reset" },
 	{ PREEMPT_OUT, false, "historic" },
 	{ PREEMPT_OUT, true, "historic" },
+	{ PREEMPT_OUT, true, "cs_reset" },
+	{ PREEMPT_OUT, true, "fence_reset" },
 	{ MEMBARRIER, false, "historic" },
 	{ MEMBARRIER, true, "historic" },
+	{ MEMBARRIER, true, "cs_reset" },
+	{ MEMBARRIER, true, "fence_reset" },
 	{ SIGNAL, false, "historic" },
 	{ SIGNAL, true, "historic" },
+	{ SIGNAL, true, "cs_reset" },
+	{ SIGNAL, true, "fence_reset" },
 };
 
 /*
@@ -357,8 +434,8 @@ static const struct cell cells[] = {
 #define BATCHES		200
 #define PERIOD_NS	100000
 static const int batch_ops[] = {
-	[SYSCALL] = 100, [YIELD] = 25, [PREEMPT_IN] = 1, [PREEMPT_OUT] = 1,
-	[MEMBARRIER] = 10, [SIGNAL] = 1,
+	[SYSCALL] = 100, [YIELD] = 25, [YIELD_PROC] = 25, [WAKE] = 10, [FENCE_WAKE] = 10,
+	[PREEMPT_IN] = 1, [PREEMPT_OUT] = 1, [MEMBARRIER] = 10, [SIGNAL] = 1,
 };
 
 /* One batch of scenario c; b numbers the batches from 1 */
@@ -372,8 +449,14 @@ static void run_batch(const struct cell *c, int b, uint64_t period)
 			syscall(__NR_getppid);
 		break;
 	case YIELD:
+	case YIELD_PROC:
 		for (i = 0; i < n; i++)
 			sched_yield();
+		break;
+	case WAKE:
+	case FENCE_WAKE:
+		for (i = 0; i < n; i++)
+			wake_round(c->scen == FENCE_WAKE);
 		break;
 	case PREEMPT_IN:
 	case SIGNAL:
@@ -386,6 +469,8 @@ static void run_batch(const struct cell *c, int b, uint64_t period)
 		for (i = 0; i < n; i++)
 			if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, 0, 0))
 				die("membarrier");
+		break;
+	default:
 		break;
 	}
 }
@@ -401,6 +486,8 @@ static void measure(const struct cell *c, const char *impl, int round)
 {
 	uint64_t s0[NSTATS], s1[NSTATS], t0, t1, period = 0, total = 0;
 	uint64_t delta[BATCHES];
+	atomic_int *child_stop = NULL;
+	pid_t child = 0;
 	pthread_t th = 0;
 	long ops;
 	int i, b;
@@ -418,7 +505,9 @@ static void measure(const struct cell *c, const char *impl, int round)
 	atomic_store(&mb_stop, 0);
 	atomic_store(&seq, 0);
 	atomic_store(&done, 0);
-	pin(c->scen == MEMBARRIER ? 1 : 0);
+	atomic_store(&wake_seq, 0);
+	atomic_store(&wake_ack, 0);
+	pin(c->scen == MEMBARRIER || c->scen == WAKE || c->scen == FENCE_WAKE ? 1 : 0);
 	register_rseq(c->legacy);
 
 	switch (c->scen) {
@@ -427,6 +516,28 @@ static void measure(const struct cell *c, const char *impl, int round)
 			die("pthread_create");
 		while (!atomic_load(&ready))
 			sched_yield();
+		break;
+	case YIELD_PROC:
+		child_stop = mmap(NULL, sizeof(*child_stop), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (child_stop == MAP_FAILED)
+			die("mmap");
+		atomic_store(child_stop, 0);
+		child = fork();
+		if (child < 0)
+			die("fork");
+		if (!child)
+			yield_child(child_stop);
+		/* Until the child runs on CPU 0 */
+		for (i = 0; i < 10; i++)
+			sched_yield();
+		break;
+	case WAKE:
+	case FENCE_WAKE:
+		if (pthread_create(&th, NULL, sleeper, NULL))
+			die("pthread_create");
+		while (!atomic_load(&ready))
+			relax();
 		break;
 	case PREEMPT_IN:
 	case PREEMPT_OUT:
@@ -460,7 +571,7 @@ static void measure(const struct cell *c, const char *impl, int round)
 	}
 	ops = (long)BATCHES * batch_ops[c->scen];
 	/* Each yield is two context switches: to the partner and back */
-	if (c->scen == YIELD)
+	if (c->scen == YIELD || c->scen == YIELD_PROC)
 		ops *= 2;
 	read_stats(s1);
 
@@ -470,8 +581,17 @@ static void measure(const struct cell *c, const char *impl, int round)
 		atomic_store(&seq, -1);
 		futex(&seq, FUTEX_WAKE_PRIVATE, 1);
 	}
+	if (c->scen == WAKE || c->scen == FENCE_WAKE) {
+		atomic_store(&wake_seq, -1);
+		futex(&wake_seq, FUTEX_WAKE_PRIVATE, 1);
+	}
 	if (th)
 		pthread_join(th, NULL);
+	if (child) {
+		atomic_store(child_stop, 1);
+		waitpid(child, NULL, 0);
+		munmap(child_stop, sizeof(*child_stop));
+	}
 	unregister_rseq(c->legacy);
 
 	qsort(delta, BATCHES, sizeof(delta[0]), cmp_u64);
@@ -511,9 +631,11 @@ static void clock_check(void)
 
 int main(int argc, char **argv)
 {
-	bool want[6] = { true, true, true, true, true, true };
+	bool want[NR_SCENS];
 	int opt, r, i, s;
 
+	for (s = 0; s < NR_SCENS; s++)
+		want[s] = true;
 	while ((opt = getopt(argc, argv, "r:s:u")) != -1) {
 		switch (opt) {
 		case 'r':
@@ -522,7 +644,7 @@ int main(int argc, char **argv)
 		case 's':
 			memset(want, 0, sizeof(want));
 			for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ","))
-				for (s = 0; s < 6; s++)
+				for (s = 0; s < NR_SCENS; s++)
 					if (!strcmp(tok, scen_names[s]))
 						want[s] = true;
 			break;

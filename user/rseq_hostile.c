@@ -415,7 +415,7 @@ static const struct hcase cases[] = {
 	{ "ro-fields-v2", case_ro_write, 0, false },
 	{ "ro-fields-legacy-historic", case_ro_write, 0, true, false, "historic" },
 	{ "ro-fields-legacy-cs_reset", case_ro_write, 0, true, false, "cs_reset" },
-	{ "ro-fields-legacy-switch_reset", case_ro_write, 0, true, false, "switch_reset" },
+	{ "ro-fields-legacy-fence_reset", case_ro_write, 0, true, false, "fence_reset" },
 	{ "ro-fields-legacy-no_reset", case_ro_write, 0, true, false, "no_reset" },
 };
 
