@@ -373,12 +373,8 @@ pub(crate) mod keys {
     /// `static_branch_unlikely(&rseq_legacy_fence_reset_key)`.
     #[inline(always)]
     pub(crate) fn legacy_fence_reset() -> bool {
-        #[cfg(not(CONFIG_RSEQ_LEGACY_FENCE_RESET_DEFAULT))]
-        // SAFETY: A `static_key_false` defined by C.
-        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_fence_reset_key) };
-        #[cfg(CONFIG_RSEQ_LEGACY_FENCE_RESET_DEFAULT)]
-        // SAFETY: A static key defined by C.
-        return count(unsafe { addr_of!(bindings::rseq_legacy_fence_reset_key.key) });
+        // SAFETY: A `static_key_false` defined by C in every configuration.
+        unsafe { static_key_false_unlikely!(bindings::rseq_legacy_fence_reset_key) }
     }
 
     /// `rseq_slice_extension_enabled()`.

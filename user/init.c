@@ -12,7 +12,8 @@
  * leaves them as they are). A program that exits 0 within timeout seconds passes;
  * exit code 4 (the kselftest "skip") is reported as a TAP skip. A program
  * field starting with "!N " or "!sigN " expects exit code N or death by
- * signal N instead (a test that must catch a broken policy). Lines
+ * signal N instead (a test that must catch a broken policy); "!N@ARCH "
+ * (x86_64, arm64) expects it on ARCH only and success elsewhere. Lines
  * starting with '#' are comments.
  *
  * Built static for x86_64 and arm64 by scripts/guest.
@@ -34,6 +35,11 @@
 #include "guest_util.h"
 
 #define KSFT_SKIP 4
+#if defined(__x86_64__)
+#define GUEST_ARCH "x86_64"
+#else
+#define GUEST_ARCH "arm64"
+#endif
 
 static void cat_file(const char *path, const char *prefix)
 {
@@ -144,7 +150,11 @@ int main(void)
 		expect_sig = 0;
 		if (fields[4][0] == '!') {
 			char *e = strsep(&fields[4], " ");
+			char *arch = strchr(e, '@');
 
+			/* "!N@ARCH": the expectation holds on ARCH, elsewhere success */
+			if (arch && strcmp(arch + 1, GUEST_ARCH))
+				e = "!0";
 			if (!strncmp(e, "!sig", 4))
 				expect_sig = atoi(e + 4);
 			else

@@ -9,7 +9,7 @@
  *	after the reader was preempted, which must abort the section: a
  *	change seen inside a section is a kernel bug.
  *
- *   rseq_stress tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S]
+ *   rseq_stress tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-p]
  *                        [-s SECONDS] [-t THREADS]
  *	TCMalloc's per-CPU slab pointer caching (percpu_tcmalloc.h of the
  *	versions which overlap the slab pointer with cpu_id_start). A
@@ -49,6 +49,7 @@
  *   -S		the fencer uses TCMalloc's FenceCpu() shortcut for the CPU it
  *		runs on: no system call; it moves to the CPU, swaps the
  *		slab, sleeps (other threads run on the CPU) and reclaims
+ *   -p		worker i stays on CPU i % CPUs (no migration resets a tag)
  * Exit 0: pass; 1: the pattern broke (a kernel bug under this policy);
  * 2: setup failed. A V2 registration in tcmalloc mode writes cpu_id_start,
  * which the kernel enforces as read-only: the process is killed (SIGSEGV).
@@ -418,8 +419,11 @@ static int tcmalloc_push(struct object *o)
 
 /* What reaches the workers besides preemption and the fences (-k) */
 static bool opt_syscalls = true, opt_sleeps = true, opt_signals = true, opt_kernel;
-/* -a: fence all CPUs; -m: workers migrate; -g: workers push back; -S: self fence */
-static bool opt_all, opt_migrate, opt_grow, opt_selfstop;
+/*
+ * -a: fence all CPUs; -m: workers migrate; -g: workers push back; -S: self
+ * fence; -p: worker i stays on CPU i % ncpus
+ */
+static bool opt_all, opt_migrate, opt_grow, opt_selfstop, opt_pin;
 static int kernel_fd = -1;
 static char kernel_buf[256 << 10];
 
@@ -432,6 +436,8 @@ static void *tcmalloc_worker(void *arg)
 	int me = (int)(long)arg, n = 0;
 	struct object *o, *held = NULL;
 
+	if (opt_pin && pin_to_cpu(me % ncpus))
+		die("sched_setaffinity");
 	register_rseq();
 	fail_from_here();
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
@@ -568,7 +574,7 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-s SECONDS] [-t THREADS] [-F]\n");
+		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-p] [-s SECONDS] [-t THREADS] [-F]\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {
@@ -605,6 +611,8 @@ int main(int argc, char **argv)
 			opt_zero = true;
 		else if (!strcmp(argv[i], "-S"))
 			opt_selfstop = true;
+		else if (!strcmp(argv[i], "-p"))
+			opt_pin = true;
 		else {
 			fprintf(stderr, "rseq_stress: unknown option %s\n", argv[i]);
 			return 2;
