@@ -48,7 +48,9 @@
  *		another library unregistered its sections)
  *   -S		the fencer uses TCMalloc's FenceCpu() shortcut for the CPU it
  *		runs on: no system call; it moves to the CPU, swaps the
- *		slab, sleeps (other threads run on the CPU) and reclaims
+ *		slab, sleeps (other threads run on the CPU) and reclaims.
+ *		Like every thread which takes the shortcut in TCMalloc, the
+ *		fencer has an rseq registration (the same kind as the workers)
  *   -p		worker i stays on CPU i % CPUs (no migration resets a tag)
  * Exit 0: pass; 1: the pattern broke (a kernel bug under this policy);
  * 2: setup failed. A V2 registration in tcmalloc mode writes cpu_id_start,
@@ -518,6 +520,13 @@ static int tcmalloc(void)
 		if (kernel_fd < 0)
 			die("open /dev/zero");
 	}
+	/*
+	 * The fencer is a thread which uses the per-CPU slabs too: TCMalloc
+	 * only takes FenceCpu()'s own-CPU shortcut in a thread with an rseq
+	 * registration (IsFastNoInit()), and fence_reset only records the
+	 * tasks with a legacy registration which run on a CPU.
+	 */
+	register_rseq();
 	signal(SIGUSR1, sigusr1);
 	if (opt_threads > 64)
 		opt_threads = 64;
