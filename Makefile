@@ -8,7 +8,7 @@
 CACHE_DIR := $(or $(RSEQ_RS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rseq-rs)
 
 .PHONY: help run test bench robustness toolchain tree kunit-x86_64 kunit-arm64 check-series \
-	apply-to-tree clean-cache
+	series apply-to-tree clean-cache
 
 help:
 	@echo 'rseq-rs: the rseq exit-to-user path of Linux 7.3 in Rust'
@@ -26,10 +26,12 @@ help:
 	@echo '  make toolchain      Debian trixie chroot with the build toolchain (~5 min once)'
 	@echo '  make tree           unpack linux-source-7.3 and apply patches/ (git am)'
 	@echo '  make kunit-ARCH     build and run KUnit for ARCH = x86_64 | arm64'
-	@echo '  make check-series   checkpatch --strict on every patch; every prefix of the'
-	@echo '                      series builds on x86_64 and arm64'
+	@echo '  make check-series   the generated last patch is up to date; checkpatch'
+	@echo '                      --strict on every patch; git am of patches/ alone on'
+	@echo '                      7.3: every prefix builds on x86_64 and arm64'
+	@echo '  make series         regenerate the last patch (kernel/rseq_rs/) from rust/'
 	@echo '  make apply-to-tree KDIR=/path/to/linux-7.3'
-	@echo '                      apply patches/ and install rust/ into your own tree'
+	@echo '                      apply patches/ to your own tree'
 	@echo '  make clean-cache    remove the cache ($(CACHE_DIR))'
 	@echo
 	@echo 'Cache: $$RSEQ_RS_CACHE, default $${XDG_CACHE_HOME:-$$HOME/.cache}/rseq-rs'
@@ -57,6 +59,9 @@ kunit-x86_64 kunit-arm64: tree
 
 check-series: tree
 	@scripts/check-series
+
+series: tree
+	@scripts/gen-rust-patch
 
 apply-to-tree:
 	@scripts/apply-to-tree $(KDIR)

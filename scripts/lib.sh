@@ -81,21 +81,43 @@ series_files() {
 	done
 }
 
-# install_rust_sources KDIR: copy the repository's Kbuild and rust/ into
-# KDIR/kernel/rseq_rs, where the series' Kbuild hookup builds them with
-# CONFIG_RSEQ_RUST.  Unchanged files are not rewritten, so their mtime
-# stays and the kernel build stays incremental.  Nothing to do while
-# rust/ holds no sources.
-install_rust_sources() {
-	local dst=$1/kernel/rseq_rs f
-	compgen -G "$TOP/rust/*.rs" >/dev/null || return 0
-	mkdir -p "$dst/rust"
-	for f in Kbuild rust/*; do
-		cmp -s "$TOP/$f" "$dst/$f" || cp "$TOP/$f" "$dst/$f"
+# generated_patch: the patch of patches/ which adds kernel/rseq_rs/ (made
+# by scripts/gen-rust-patch from rust/), if there is one.
+generated_patch() {
+	local p
+	for p in $(series_files); do
+		if grep -q '^ create mode 100644 kernel/rseq_rs/rseq_rs.rs$' "$p"; then
+			echo "$p"
+			return 0
+		fi
 	done
-	for f in "$dst"/rust/*; do
-		[ -e "$TOP/rust/${f##*/}" ] || rm -f "$f"
+	return 1
+}
+
+# handwritten_series: series_files without the generated patch.
+handwritten_series() {
+	local gen p
+	gen=$(generated_patch || true)
+	for p in $(series_files); do
+		[ "$p" = "$gen" ] || echo "$p"
 	done
+}
+
+# commit_rust_sources WORKTREE: on top of the hand-written patches in
+# WORKTREE, make the commit which adds rust/ as kernel/rseq_rs/ with the
+# hookup of scripts/rust-patch (what scripts/gen-rust-patch formats).
+# Fixed identity and dates: the same inputs give the same commit.
+commit_rust_sources() {
+	local wt=$1 f
+	git -C "$wt" apply --index "$TOP/scripts/rust-patch/hooks.diff"
+	for f in "$TOP"/rust/*.rs; do
+		cp "$f" "$wt/kernel/rseq_rs/"
+	done
+	git -C "$wt" add -f kernel/rseq_rs
+	GIT_AUTHOR_NAME='Seed 79e8896b maintainers' \
+	GIT_AUTHOR_EMAIL='maintainers@users.noreply.b-seed-79e8896b.example' \
+	GIT_AUTHOR_DATE='2026-11-30T00:00:00Z' GIT_COMMITTER_DATE='2026-11-30T00:00:00Z' \
+		git -C "$wt" commit -q -F "$TOP/scripts/rust-patch/msg"
 }
 
 # build_ext_module ARCH DIR [BUILD]: build the out-of-tree module from a
