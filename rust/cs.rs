@@ -5,10 +5,14 @@
 //! C header: [`include/linux/rseq_entry.h`](srctree/include/linux/rseq_entry.h)
 //! (`rseq_update_user_cs()`, `rseq_debug_update_user_cs()`).
 
-use crate::task::{stats, stats::Stat, trace, urseq, Task};
-use crate::uaccess::{Fault, UserWindow};
+use crate::task::{stats, stats::Stat, trace, urseq, Task, ORIG_RSEQ_SIZE};
+use crate::uaccess::{task_size, Fault, InWindow, ReadWrite, UserAccessDisabled, UserWindow};
 use core::mem::{offset_of, size_of};
 use kernel::bindings;
+use kernel::uaccess::UserPtr;
+
+/// A window on a user space `struct rseq_cs`.
+type CsWindow<'a> = UserWindow<'a, bindings::rseq_cs, ReadWrite>;
 
 /// What the evaluation of a critical section descriptor did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,22 +79,31 @@ const _: () = assert!(offset_of!(bindings::rseq_cs, flags) == ucs::VERSION + 4);
 /// Size of the signature in front of the abort handler.
 const SIG_SIZE: u64 = size_of::<u32>() as u64;
 
+/// `instruction_pointer()`.
 #[inline(always)]
-pub(crate) fn task_size() -> u64 {
-    // SAFETY: Reads the task size of the current task.
-    unsafe { bindings::rseq_task_size() as u64 }
-}
-
-#[inline(always)]
-fn instruction_pointer(regs: *mut bindings::pt_regs) -> u64 {
-    // SAFETY: `regs` is the user register frame of the current task.
+fn instruction_pointer(regs: &mut bindings::pt_regs) -> u64 {
+    // SAFETY: `regs` is a valid register frame (a reference).
     unsafe { bindings::instruction_pointer(regs) as u64 }
 }
 
+/// `instruction_pointer_set()`.
 #[inline(always)]
-fn instruction_pointer_set(regs: *mut bindings::pt_regs, ip: u64) {
-    // SAFETY: `regs` is the user register frame of the current task.
+fn instruction_pointer_set(regs: &mut bindings::pt_regs, ip: u64) {
+    // SAFETY: `regs` is a valid register frame (a reference).
     unsafe { bindings::instruction_pointer_set(regs, ip as usize) }
+}
+
+/// Reads the signature in front of the abort handler at `abort_ip`, with
+/// the user access of the window on the descriptor, as C does.
+#[inline(always)]
+fn read_sig(w: &CsWindow<'_>, abort_ip: u64, tasksize: u64) -> Result<u32, Fault> {
+    if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+        // Not reached: both callers reject these first.
+        return Err(Fault);
+    }
+    // SAFETY: `abort_ip - SIG_SIZE .. abort_ip` lies below `TASK_SIZE`
+    // (checked just above).
+    unsafe { w.get_unchecked::<u32>(UserPtr::from_addr((abort_ip - SIG_SIZE) as usize)) }
 }
 
 /// Invalidates the critical section in `rseq::rseq_cs` and, for legacy
@@ -101,17 +114,17 @@ fn instruction_pointer_set(regs: *mut bindings::pt_regs, ip: u64) {
 /// `rseq_ids::cpu_id`), not the current CPU: debug mode's read-only checks
 /// compare against it, and a task which migrated has the ID update pending.
 #[inline(always)]
-fn invalidate(w: &UserWindow, t: Task) -> Result<(), Fault> {
-    w.write_u64_at(t.usr_field(urseq::RSEQ_CS), 0)?;
+fn invalidate(w: &CsWindow<'_>, t: Task) -> Result<(), Fault> {
+    w.put_to::<u64, { urseq::RSEQ_CS }, ORIG_RSEQ_SIZE>(t.area(), 0)?;
     if t.legacy_cs_reset() {
-        w.write_u32_at(t.usr_field(urseq::CPU_ID_START), t.ids().cpu_id)?;
+        w.put_to::<u32, { urseq::CPU_ID_START }, ORIG_RSEQ_SIZE>(t.area(), t.ids().cpu_id)?;
     }
     Ok(())
 }
 
 /// The clear outcome, inside the window: `rseq_cs` invalidated.
 #[inline(always)]
-fn clear<const SLOW: bool>(w: &UserWindow, t: Task) -> Result<Outcome, Fault> {
+fn clear<const SLOW: bool>(w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> {
     invalidate(w, t)?;
     stats::inc::<SLOW>(Stat::Clear);
     Ok(Outcome::Clear)
@@ -122,9 +135,9 @@ fn clear<const SLOW: bool>(w: &UserWindow, t: Task) -> Result<Outcome, Fault> {
 /// offset, abort_ip]`, kept for the trace event.
 #[inline(always)]
 fn abort<const SLOW: bool>(
-    w: &UserWindow,
+    w: &CsWindow<'_>,
     t: Task,
-    regs: *mut bindings::pt_regs,
+    regs: &mut bindings::pt_regs,
     v: [u64; 4],
 ) -> Result<Outcome, Fault> {
     let [ip, start_ip, offset, abort_ip] = v;
@@ -156,58 +169,90 @@ fn abort<const SLOW: bool>(
 /// preemptible and may fault. `regs` must be the user register frame of
 /// the current task `t`.
 #[inline(always)]
-pub(crate) fn update<const SLOW: bool>(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
+pub(crate) fn update<const SLOW: bool>(
+    ua: &mut UserAccessDisabled,
+    t: Task,
+    regs: &mut bindings::pt_regs,
+    csaddr: u64,
+) -> bool {
     stats::inc::<SLOW>(Stat::Cs);
 
-    let tasksize = task_size();
+    let tasksize = task_size() as u64;
     if csaddr >= tasksize {
         t.set_fatal(1);
         return false;
     }
 
     if crate::task::keys::debug() {
-        return debug_update(t, regs, csaddr);
+        return debug_update(ua, t, regs, csaddr);
     }
 
-    evaluate::<SLOW, false>(t, regs, csaddr, tasksize).finish(t)
+    evaluate::<SLOW, false>(ua, t, regs, csaddr, tasksize).finish(t)
 }
 
 /// Opens the window on the descriptor at `csaddr` and evaluates it, with
 /// the checks of debug mode if `DEBUG`.
 #[inline(always)]
 fn evaluate<const SLOW: bool, const DEBUG: bool>(
+    ua: &mut UserAccessDisabled,
     t: Task,
-    regs: *mut bindings::pt_regs,
+    regs: &mut bindings::pt_regs,
     csaddr: u64,
     tasksize: u64,
 ) -> Outcome {
     let ip = instruction_pointer(regs);
-    let w = match UserWindow::open(csaddr, size_of::<bindings::rseq_cs>()) {
-        Ok(w) => w,
-        Err(f) => return f.into(),
+    let a = CsArgs {
+        t,
+        regs,
+        ip,
+        tasksize,
     };
-    let outcome = if DEBUG {
-        debug_evaluate_in(&w, t, regs, ip, tasksize)
-    } else {
-        evaluate_in::<SLOW>(&w, t, regs, ip, tasksize)
-    };
-    // The window closes here, before any trace event or signal.
-    drop(w);
+    let ucs = UserPtr::from_addr(csaddr as usize);
+    // The window closes before any trace event or signal.
+    let outcome = ua.read_write(ucs, Evaluate::<SLOW, DEBUG>(a));
     outcome.unwrap_or_else(Outcome::from)
+}
+
+/// The evaluation inside the window on the descriptor.
+struct Evaluate<'a, const SLOW: bool, const DEBUG: bool>(CsArgs<'a>);
+
+impl<const SLOW: bool, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
+    for Evaluate<'_, SLOW, DEBUG>
+{
+    type Output = Result<Outcome, Fault>;
+
+    #[inline(always)]
+    fn run(self, w: &CsWindow<'_>) -> Result<Outcome, Fault> {
+        if DEBUG {
+            debug_evaluate_in(w, self.0)
+        } else {
+            evaluate_in::<SLOW>(w, self.0)
+        }
+    }
+}
+
+/// What the evaluation inside the window works with.
+struct CsArgs<'a> {
+    t: Task,
+    regs: &'a mut bindings::pt_regs,
+    /// The instruction pointer in `regs`.
+    ip: u64,
+    /// `TASK_SIZE`.
+    tasksize: u64,
 }
 
 /// The body of [`evaluate`], inside the window: everything inlined.
 #[inline(always)]
-fn evaluate_in<const SLOW: bool>(
-    w: &UserWindow,
-    t: Task,
-    regs: *mut bindings::pt_regs,
-    ip: u64,
-    tasksize: u64,
-) -> Result<Outcome, Fault> {
-    let start_ip = w.read_u64(ucs::START_IP)?;
-    let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
-    let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
+    let CsArgs {
+        t,
+        regs,
+        ip,
+        tasksize,
+    } = a;
+    let start_ip = w.get::<u64, { ucs::START_IP }>()?;
+    let offset = w.get::<u64, { ucs::POST_COMMIT_OFFSET }>()?;
+    let abort_ip = w.get::<u64, { ucs::ABORT_IP }>()?;
 
     // No sanity checks: if outside, just clear the critical section.
     if ip.wrapping_sub(start_ip) >= offset {
@@ -219,8 +264,7 @@ fn evaluate_in<const SLOW: bool>(
     if abort_ip >= tasksize || abort_ip < SIG_SIZE {
         return Ok(Outcome::Invalid);
     }
-    let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
-    if usig != t.sig() {
+    if read_sig(w, abort_ip, tasksize)? != t.sig() {
         return Ok(Outcome::Invalid);
     }
 
@@ -239,21 +283,26 @@ fn evaluate_in<const SLOW: bool>(
 /// As [`update`]; `csaddr` has been checked to be below `TASK_SIZE`.
 /// Out of line in C, so it counts with `this_cpu_inc()` everywhere.
 #[inline(never)]
-pub(crate) fn debug_update(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
-    evaluate::<true, true>(t, regs, csaddr, task_size()).finish(t)
+pub(crate) fn debug_update(
+    ua: &mut UserAccessDisabled,
+    t: Task,
+    regs: &mut bindings::pt_regs,
+    csaddr: u64,
+) -> bool {
+    evaluate::<true, true>(ua, t, regs, csaddr, task_size() as u64).finish(t)
 }
 
 /// The body of [`evaluate`] in debug mode, inside the window: everything
 /// inlined.
 #[inline(always)]
-fn debug_evaluate_in(
-    w: &UserWindow,
-    t: Task,
-    regs: *mut bindings::pt_regs,
-    ip: u64,
-    tasksize: u64,
-) -> Result<Outcome, Fault> {
-    let start_ip = w.read_u64(ucs::START_IP)?;
+fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
+    let CsArgs {
+        t,
+        regs,
+        ip,
+        tasksize,
+    } = a;
+    let start_ip = w.get::<u64, { ucs::START_IP }>()?;
     if start_ip >= tasksize {
         return Ok(Outcome::Invalid);
     }
@@ -261,7 +310,7 @@ fn debug_evaluate_in(
         return clear::<true>(w, t);
     }
 
-    let offset = w.read_u64(ucs::POST_COMMIT_OFFSET)?;
+    let offset = w.get::<u64, { ucs::POST_COMMIT_OFFSET }>()?;
     let cs_end = start_ip.wrapping_add(offset);
     // Overflow and wraparound.
     if cs_end >= tasksize || cs_end < start_ip {
@@ -271,7 +320,7 @@ fn debug_evaluate_in(
         return clear::<true>(w, t);
     }
 
-    let abort_ip = w.read_u64(ucs::ABORT_IP)?;
+    let abort_ip = w.get::<u64, { ucs::ABORT_IP }>()?;
     if abort_ip >= tasksize || abort_ip < SIG_SIZE {
         return Ok(Outcome::Invalid);
     }
@@ -281,12 +330,11 @@ fn debug_evaluate_in(
     }
 
     // Version and flags, read as one 64-bit word, must be zero.
-    if w.read_u64(ucs::VERSION)? != 0 {
+    if w.get::<u64, { ucs::VERSION }>()? != 0 {
         return Ok(Outcome::Invalid);
     }
 
-    let usig = w.read_u32_at((abort_ip - SIG_SIZE) as usize as *const u32)?;
-    if usig != t.sig() {
+    if read_sig(w, abort_ip, tasksize)? != t.sig() {
         return Ok(Outcome::Invalid);
     }
 

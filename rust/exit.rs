@@ -10,10 +10,14 @@
 //! `__rseq_debug_syscall_return()`).
 
 use crate::cs;
-use crate::task::{keys, stats, stats::Stat, trace, urseq, Ids, Task};
-use crate::uaccess::{Fault, UserWindow};
-use core::mem::size_of;
+use crate::task::{event, event_mask, keys, stats, stats::Stat, trace, urseq, Ids, Task};
+use crate::uaccess::{
+    task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserScalar, UserWindow,
+};
 use kernel::bindings;
+
+/// A window on the user space `struct rseq`.
+type RseqWindow<'a> = UserWindow<'a, bindings::rseq, ReadWrite>;
 
 /// Why writing the IDs failed.
 enum IdsError {
@@ -32,10 +36,10 @@ impl From<Fault> for IdsError {
 
 /// `rseq_slice_clear_user()`, inside the caller's window.
 #[inline(always)]
-fn slice_clear_user(_w: &UserWindow) -> Result<(), Fault> {
+fn slice_clear_user(_w: &RseqWindow<'_>) -> Result<(), Fault> {
     #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
     if keys::slice_extension() {
-        _w.write_u32(urseq::SLICE_CTRL, 0)?;
+        _w.put::<u32, { urseq::SLICE_CTRL }>(0)?;
     }
     Ok(())
 }
@@ -52,41 +56,61 @@ fn slice_clear_user(_w: &UserWindow) -> Result<(), Fault> {
 ///
 /// As [`cs::update`].
 #[inline(always)]
-fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsError> {
-    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
+fn set_ids_get_csaddr<const SLOW: bool>(
+    ua: &mut UserAccessDisabled,
+    t: Task,
+    ids: &Ids,
+) -> Result<u64, IdsError> {
+    let csaddr = ua.read_write(t.usr(), SetIdsGetCsaddr(t, ids))?;
 
+    t.slice_clear_grant::<SLOW>();
+    t.set_ids(ids);
+    stats::inc::<SLOW>(Stat::Ids);
+    Ok(csaddr)
+}
+
+/// The body of [`set_ids_get_csaddr`], inside the window.
+struct SetIdsGetCsaddr<'a>(Task, &'a Ids);
+
+impl InWindow<bindings::rseq, ReadWrite> for SetIdsGetCsaddr<'_> {
+    type Output = Result<u64, IdsError>;
+
+    #[inline(always)]
+    fn run(self, w: &RseqWindow<'_>) -> Result<u64, IdsError> {
+        let SetIdsGetCsaddr(t, ids) = self;
+        set_ids_get_csaddr_in(w, t, ids)
+    }
+}
+
+#[inline(always)]
+fn set_ids_get_csaddr_in(w: &RseqWindow<'_>, t: Task, ids: &Ids) -> Result<u64, IdsError> {
     if keys::debug() || t.v2() {
         let cached = t.ids();
-        let cpu_id = w.read_u32(urseq::CPU_ID_START)?;
+        let cpu_id = w.get::<u32, { urseq::CPU_ID_START }>()?;
         if cpu_id != cached.cpu_id {
             return Err(IdsError::Corrupted);
         }
-        if w.read_u32(urseq::CPU_ID)? != cpu_id {
+        if w.get::<u32, { urseq::CPU_ID }>()? != cpu_id {
             return Err(IdsError::Corrupted);
         }
-        if w.read_u32(urseq::NODE_ID)? != cached.node_id {
+        if w.get::<u32, { urseq::NODE_ID }>()? != cached.node_id {
             return Err(IdsError::Corrupted);
         }
-        if w.read_u32(urseq::MM_CID)? != cached.mm_cid {
+        if w.get::<u32, { urseq::MM_CID }>()? != cached.mm_cid {
             return Err(IdsError::Corrupted);
         }
     }
 
-    w.write_u32(urseq::CPU_ID_START, ids.cpu_id)?;
-    w.write_u32(urseq::CPU_ID, ids.cpu_id)?;
-    w.write_u32(urseq::NODE_ID, ids.node_id)?;
-    w.write_u32(urseq::MM_CID, ids.mm_cid)?;
-    let csaddr = w.read_u64(urseq::RSEQ_CS)?;
+    w.put::<u32, { urseq::CPU_ID_START }>(ids.cpu_id)?;
+    w.put::<u32, { urseq::CPU_ID }>(ids.cpu_id)?;
+    w.put::<u32, { urseq::NODE_ID }>(ids.node_id)?;
+    w.put::<u32, { urseq::MM_CID }>(ids.mm_cid)?;
+    let csaddr = w.get::<u64, { urseq::RSEQ_CS }>()?;
 
     // RSEQ ABI V2 only.
     if t.v2() {
-        slice_clear_user(&w)?;
+        slice_clear_user(w)?;
     }
-    drop(w);
-
-    t.slice_clear_grant();
-    t.set_ids(ids);
-    stats::inc::<SLOW>(Stat::Ids);
     Ok(csaddr)
 }
 
@@ -95,10 +119,8 @@ fn set_ids_get_csaddr<const SLOW: bool>(t: Task, ids: &Ids) -> Result<u64, IdsEr
 /// debug mode is on, or the architecture does not track that).
 #[inline(always)]
 fn cs_needed(t: Task, csaddr: u64) -> bool {
-    if cfg!(CONFIG_GENERIC_IRQ_ENTRY) && !keys::debug() && t.user_irq() == 0 {
-        return false;
-    }
-    csaddr != 0
+    // No side effects: the cheapest test, and the likely outcome, first.
+    csaddr != 0 && (!cfg!(CONFIG_GENERIC_IRQ_ENTRY) || keys::debug() || t.user_irq() != 0)
 }
 
 /// `rseq_update_usr()`: updates the IDs, then evaluates the critical
@@ -113,11 +135,12 @@ fn cs_needed(t: Task, csaddr: u64) -> bool {
 /// As [`cs::update`].
 #[inline(always)]
 pub(crate) fn update_usr<const SLOW: bool>(
+    ua: &mut UserAccessDisabled,
     t: Task,
-    regs: *mut bindings::pt_regs,
+    regs: &mut bindings::pt_regs,
     ids: &Ids,
 ) -> bool {
-    let csaddr = match set_ids::<SLOW>(t, ids) {
+    let csaddr = match set_ids::<SLOW>(ua, t, ids) {
         Some(csaddr) => csaddr,
         None => return false,
     };
@@ -125,14 +148,14 @@ pub(crate) fn update_usr<const SLOW: bool>(
     if !cs_needed(t, csaddr) {
         return true;
     }
-    cs::update::<SLOW>(t, regs, csaddr)
+    cs::update::<SLOW>(ua, t, regs, csaddr)
 }
 
 /// [`set_ids_get_csaddr`] with C's error handling: `None` on failure,
 /// with `fatal` set if user space corrupted a read-only field.
 #[inline(always)]
-fn set_ids<const SLOW: bool>(t: Task, ids: &Ids) -> Option<u64> {
-    match set_ids_get_csaddr::<SLOW>(t, ids) {
+fn set_ids<const SLOW: bool>(ua: &mut UserAccessDisabled, t: Task, ids: &Ids) -> Option<u64> {
+    match set_ids_get_csaddr::<SLOW>(ua, t, ids) {
         Ok(csaddr) => Some(csaddr),
         Err(IdsError::Corrupted) => {
             t.set_fatal(1);
@@ -143,8 +166,13 @@ fn set_ids<const SLOW: bool>(t: Task, ids: &Ids) -> Option<u64> {
 }
 
 /// Disables page faults until dropped, as `guard(pagefault)()`.
+///
+/// A zero-sized value: passed by value into a called function, it moves
+/// the end of the guard there, as a C guard held across an inlined call.
+#[cfg(CONFIG_GENERIC_ENTRY)]
 struct PagefaultGuard;
 
+#[cfg(CONFIG_GENERIC_ENTRY)]
 impl PagefaultGuard {
     #[inline(always)]
     fn new() -> Self {
@@ -154,6 +182,7 @@ impl PagefaultGuard {
     }
 }
 
+#[cfg(CONFIG_GENERIC_ENTRY)]
 impl Drop for PagefaultGuard {
     #[inline(always)]
     fn drop(&mut self) {
@@ -173,7 +202,9 @@ impl Drop for PagefaultGuard {
 ///
 /// # Safety
 ///
-/// `regs` must be the user register frame of `t`, which must be `current`.
+/// `t` must be `current` and `regs` its user register frame, valid and
+/// used by nothing else during the call (the `struct rseq_impl` contract);
+/// no user access window is open.
 ///
 /// # Context
 ///
@@ -185,21 +216,23 @@ pub(crate) unsafe extern "C" fn exit_user_update(
 ) -> bool {
     // SAFETY: `t` is current (caller guarantee).
     let t = unsafe { Task::from_raw(t) };
+    // SAFETY: The caller opened no window, and this is the only token.
+    let mut ua = unsafe { UserAccessDisabled::assume() };
     // Interrupts are disabled: faults must not be resolved here.
     let pf = PagefaultGuard::new();
 
     if t.ids_changed() == 0 {
         // IDs have not changed, so user_irq is set (see
         // rseq_sched_switch_event()).
-        let csaddr = match read_csaddr_clear_slice(t) {
+        let csaddr = match read_csaddr_clear_slice(&mut ua, t) {
             Ok(csaddr) => csaddr,
             Err(Fault) => return false,
         };
-        t.slice_clear_grant();
+        t.slice_clear_grant::<false>();
 
         if keys::debug() || csaddr != 0 {
-            drop(pf);
-            return fast_cs(t, regs, csaddr);
+            // SAFETY: `regs` is valid and unaliased (caller guarantee).
+            return fast_cs(pf, ua, t, unsafe { &mut *regs }, csaddr);
         }
         return true;
     }
@@ -214,17 +247,17 @@ pub(crate) unsafe extern "C" fn exit_user_update(
     // the out-of-line tail: the common case, IDs written and no section,
     // then needs no callee-saved register (C inlines all of this into the
     // exit path; a called function pays its own prologue).
-    let csaddr = match set_ids::<false>(t, &ids) {
+    let csaddr = match set_ids::<false>(&mut ua, t, &ids) {
         Some(csaddr) => csaddr,
         None => return false,
     };
     if trace::update_enabled() {
-        drop(pf);
-        return fast_traced(t, regs, csaddr);
+        // SAFETY: `regs` is valid and unaliased (caller guarantee).
+        return fast_traced(pf, ua, t, unsafe { &mut *regs }, csaddr);
     }
     if cs_needed(t, csaddr) {
-        drop(pf);
-        return fast_cs(t, regs, csaddr);
+        // SAFETY: `regs` is valid and unaliased (caller guarantee).
+        return fast_cs(pf, ua, t, unsafe { &mut *regs }, csaddr);
     }
     true
 }
@@ -237,14 +270,18 @@ pub(crate) unsafe extern "C" fn exit_user_update(
 ///
 /// # Context
 ///
-/// As [`exit_user_update`]; page faults enabled on entry (the caller's
-/// guard is dropped for the tail call), disabled here again.
+/// As [`exit_user_update`], whose page fault guard `_pf` ends here.
 #[cfg(CONFIG_GENERIC_ENTRY)]
 #[cold]
 #[inline(never)]
-fn fast_cs(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
-    let _pf = PagefaultGuard::new();
-    cs::update::<false>(t, regs, csaddr)
+fn fast_cs(
+    _pf: PagefaultGuard,
+    mut ua: UserAccessDisabled,
+    t: Task,
+    regs: &mut bindings::pt_regs,
+    csaddr: u64,
+) -> bool {
+    cs::update::<false>(&mut ua, t, regs, csaddr)
 }
 
 /// The `rseq_update` tracepoint after an ID update on the fast path, then
@@ -256,26 +293,42 @@ fn fast_cs(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
 #[cfg(CONFIG_GENERIC_ENTRY)]
 #[cold]
 #[inline(never)]
-fn fast_traced(t: Task, regs: *mut bindings::pt_regs, csaddr: u64) -> bool {
-    {
-        let _pf = PagefaultGuard::new();
-        trace::update(t);
-    }
+fn fast_traced(
+    pf: PagefaultGuard,
+    ua: UserAccessDisabled,
+    t: Task,
+    regs: &mut bindings::pt_regs,
+    csaddr: u64,
+) -> bool {
+    trace::update(t);
     if !cs_needed(t, csaddr) {
         return true;
     }
-    fast_cs(t, regs, csaddr)
+    fast_cs(pf, ua, t, regs, csaddr)
 }
 
 #[cfg(CONFIG_GENERIC_ENTRY)]
 #[inline(always)]
-fn read_csaddr_clear_slice(t: Task) -> Result<u64, Fault> {
-    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
-    let csaddr = w.read_u64(urseq::RSEQ_CS)?;
-    if t.v2() {
-        slice_clear_user(&w)?;
+fn read_csaddr_clear_slice(ua: &mut UserAccessDisabled, t: Task) -> Result<u64, Fault> {
+    ua.read_write(t.usr(), ReadCsaddrClearSlice(t))
+}
+
+/// The body of [`read_csaddr_clear_slice`], inside the window.
+#[cfg(CONFIG_GENERIC_ENTRY)]
+struct ReadCsaddrClearSlice(Task);
+
+#[cfg(CONFIG_GENERIC_ENTRY)]
+impl InWindow<bindings::rseq, ReadWrite> for ReadCsaddrClearSlice {
+    type Output = Result<u64, Fault>;
+
+    #[inline(always)]
+    fn run(self, w: &RseqWindow<'_>) -> Result<u64, Fault> {
+        let csaddr = w.get::<u64, { urseq::RSEQ_CS }>()?;
+        if self.0.v2() {
+            slice_clear_user(w)?;
+        }
+        Ok(csaddr)
     }
-    Ok(csaddr)
 }
 
 #[inline(always)]
@@ -286,7 +339,7 @@ fn cpu_to_node(cpu: u32) -> u32 {
 
 /// `rseq_event` bits kept by the slow path: `has_rseq` (all of it, it is
 /// the ABI version) and `user_irq`.
-const SLOWPATH_EVENT_MASK: u64 = (0xff << 32) | (1 << 16);
+const SLOWPATH_EVENT_MASK: u64 = event_mask(&[(event::HAS_RSEQ, 0xff), (event::USER_IRQ, 1)]);
 
 /// `__rseq_handle_slowpath()`: the TIF_NOTIFY_RESUME work, the only path
 /// on architectures without generic entry.
@@ -298,15 +351,19 @@ const SLOWPATH_EVENT_MASK: u64 = (0xff << 32) | (1 << 16);
 /// # Safety
 ///
 /// `regs` is NULL (called from a hypervisor before entering a guest) or
-/// the user register frame of the current task.
+/// the user register frame of the current task, valid and used by nothing
+/// else during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// Task context on the way to user space, preemptible.
 pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
-    if regs.is_null() {
+    // SAFETY: NULL or valid and unaliased (caller guarantee).
+    let Some(regs) = (unsafe { regs.as_mut() }) else {
         return;
-    }
+    };
+    // SAFETY: The caller opened no window, and this is the only token.
+    let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
     if t.flags() & bindings::PF_EXITING != 0 {
         return;
@@ -332,7 +389,7 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
         mm_cid,
         node_id: cpu_to_node(cpu_id),
     };
-    if !update_usr::<true>(t, regs, &ids) {
+    if !update_usr::<true>(&mut ua, t, regs, &ids) {
         // Clear the errors, in case this survives magically.
         t.clear_error();
         // SAFETY: Signals the current task.
@@ -340,23 +397,19 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
     }
 }
 
-/// `rseq_handle_cs()`: reads `rseq_cs` and evaluates it.
+/// `rseq_handle_cs()`: reads `rseq_cs` in a read-only window and
+/// evaluates it.
 #[inline(always)]
-fn handle_cs(t: Task, regs: *mut bindings::pt_regs) -> bool {
-    let csaddr = match read_csaddr(t) {
+fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: &mut bindings::pt_regs) -> bool {
+    let csaddr = match ua.read::<bindings::rseq, _, _>(t.usr(), Get::<u64, { urseq::RSEQ_CS }>::NEW)
+    {
         Ok(csaddr) => csaddr,
         Err(Fault) => return false,
     };
     if csaddr == 0 {
         return true;
     }
-    cs::update::<true>(t, regs, csaddr)
-}
-
-#[inline(always)]
-fn read_csaddr(t: Task) -> Result<u64, Fault> {
-    let w = UserWindow::open(t.usrptr() as usize as u64, size_of::<bindings::rseq>())?;
-    w.read_u64(urseq::RSEQ_CS)
+    cs::update::<true>(ua, t, regs, csaddr)
 }
 
 /// `__rseq_signal_deliver()`: aborts the critical section of the
@@ -367,16 +420,21 @@ fn read_csaddr(t: Task) -> Result<u64, Fault> {
 ///
 /// # Safety
 ///
-/// `regs` is the user register frame of the current task.
+/// `regs` is the user register frame of the current task, valid and used
+/// by nothing else during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// Signal delivery, preemptible.
 pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt_regs) {
+    // SAFETY: Valid and unaliased (caller guarantee).
+    let regs = unsafe { &mut *regs };
+    // SAFETY: The caller opened no window, and this is the only token.
+    let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
     stats::inc::<true>(Stat::Signal);
 
-    if !handle_cs(t, regs) {
+    if !handle_cs(&mut ua, t, regs) {
         t.clear_error();
         // SAFETY: Signals the current task.
         unsafe { bindings::force_sigsegv(sig) };
@@ -392,23 +450,26 @@ pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt
 ///
 /// # Safety
 ///
-/// `regs` is the user register frame of the current task.
+/// `regs` is the user register frame of the current task, valid and used
+/// by nothing else during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// System call return with debug mode on, preemptible.
 pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_regs) {
+    // SAFETY: Valid and unaliased (caller guarantee).
+    let regs = unsafe { &mut *regs };
+    // SAFETY: The caller opened no window, and this is the only token.
+    let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
     if t.has_rseq() == 0 {
         return;
     }
-    // C reads rseq_cs with get_user(), which checks that it may fault.
-    // SAFETY: A debug check without preconditions.
-    unsafe { bindings::rseq_might_fault() };
-    let ok = match read_csaddr(t) {
+    // get_user(), as C: checks the 8 bytes only, and that it may fault.
+    let ok = match u64::get_user(t.usr().wrapping_byte_add(urseq::RSEQ_CS)) {
         Ok(0) => true,
-        Ok(csaddr) if csaddr >= cs::task_size() => false,
-        Ok(csaddr) => cs::debug_update(t, regs, csaddr),
+        Ok(csaddr) if csaddr >= task_size() as u64 => false,
+        Ok(csaddr) => cs::debug_update(&mut ua, t, regs, csaddr),
         Err(Fault) => false,
     };
     if !ok {

@@ -16,16 +16,17 @@
 mod tests {
     use crate::cs;
     use crate::exit;
-    use crate::task::{keys, urseq, Ids, Task};
-    use crate::uaccess::{Fault, UserWindow};
-    use core::mem::offset_of;
+    use crate::task::{event, event_mask, keys, urseq, Ids, Task, ORIG_RSEQ_SIZE};
+    use crate::uaccess::{task_size, Fault, Get, Put, UserAccessDisabled, UserScalar};
+    use core::mem::{offset_of, size_of};
     use core::ptr::addr_of_mut;
     use kernel::bindings;
+    use kernel::uaccess::UserPtr;
 
-    const PAGE: usize = 4096;
-    const PROT_NONE: usize = 0;
-    const PROT_RW: usize = 1 | 2;
-    const MAP_PRIVATE_ANONYMOUS: usize = 0x02 | 0x20;
+    const PAGE: usize = bindings::PAGE_SIZE;
+    const PROT_NONE: usize = bindings::PROT_NONE as usize;
+    const PROT_RW: usize = (bindings::PROT_READ | bindings::PROT_WRITE) as usize;
+    const MAP_PRIVATE_ANONYMOUS: usize = (bindings::MAP_PRIVATE | bindings::MAP_ANONYMOUS) as usize;
     const SIG: u32 = 0x5305_3053;
     const CS_OFF: u64 = 512;
     const START_OFF: u64 = 1024;
@@ -50,22 +51,37 @@ mod tests {
         }
     }
 
+    /// The token of a test: the KUnit thread has no window open.
+    fn ua() -> UserAccessDisabled {
+        // SAFETY: Test code opens windows only through this token, one at
+        // a time; the test thread opened none.
+        unsafe { UserAccessDisabled::assume() }
+    }
+
+    /// Writes `val` at `addr` in a read/write window of its own.
+    fn put<U: UserScalar>(addr: u64, val: U) -> Result<(), Fault> {
+        ua().read_write::<U, _, _>(UserPtr::from_addr(addr as usize), Put::<U, 0>(val))
+    }
+
+    /// Reads the value at `addr` in a read-only window of its own.
+    fn get<U: UserScalar>(addr: u64) -> Result<U, Fault> {
+        ua().read::<U, _, _>(UserPtr::from_addr(addr as usize), Get::<U, 0>::NEW)
+    }
+
     fn put32(addr: u64, val: u32) -> Result<(), Fault> {
-        UserWindow::open(addr, 4)?.write_u32(0, val)
+        put(addr, val)
     }
 
     fn put64(addr: u64, val: u64) -> Result<(), Fault> {
-        let w = UserWindow::open(addr, 8)?;
-        w.write_u32(0, val as u32)?;
-        w.write_u32(4, (val >> 32) as u32)
+        put(addr, val)
     }
 
     fn get32(addr: u64) -> Result<u32, Fault> {
-        UserWindow::open(addr, 4)?.read_u32(0)
+        get(addr)
     }
 
     fn get64(addr: u64) -> Result<u64, Fault> {
-        UserWindow::open(addr, 8)?.read_u64(0)
+        get(addr)
     }
 
     /// Registers the rseq area at `base` for the test thread, as
@@ -91,7 +107,11 @@ mod tests {
         unsafe {
             let data = addr_of_mut!((*t.as_ptr()).rseq);
             (*data).usrptr = base as usize as *mut bindings::rseq;
-            (*data).len = if version > 1 { 64 } else { 32 };
+            (*data).len = if version > 1 {
+                size_of::<bindings::rseq>()
+            } else {
+                ORIG_RSEQ_SIZE
+            } as u32;
             (*data).sig = SIG;
             (*data).event = core::mem::zeroed();
         }
@@ -147,8 +167,43 @@ mod tests {
         // Unmapped memory and kernel addresses fault, never oops.
         assert_eq!(get32(none), Err(Fault));
         assert_eq!(put32(none, 1), Err(Fault));
-        assert_eq!(get64(cs::task_size()), Err(Fault));
+        assert_eq!(get64(task_size() as u64), Err(Fault));
         assert_eq!(get64(u64::MAX - 7), Err(Fault));
+        // A window whose object ends past TASK_SIZE is rejected or masked
+        // to fault, whatever the architecture.
+        assert_eq!(get64(task_size() as u64 - 4), Err(Fault));
+        // get_user() checks the address itself.
+        assert_eq!(
+            u64::get_user(UserPtr::from_addr(rw as usize + 16)),
+            Ok(0x0123_4567_89ab_cdef)
+        );
+        assert_eq!(u32::get_user(UserPtr::from_addr(none as usize)), Err(Fault));
+        assert_eq!(
+            u64::get_user(UserPtr::from_addr(task_size() - 4)),
+            Err(Fault)
+        );
+        // A read-only window reads; a window on a larger object reads its
+        // fields at their offsets.
+        assert_eq!(
+            ua().read::<[u64; 3], _, _>(UserPtr::from_addr(rw as usize), Get::<u64, 16>::NEW),
+            Ok(0x0123_4567_89ab_cdef)
+        );
+    }
+
+    #[test]
+    fn slowpath_mask_keeps_has_rseq_and_user_irq() {
+        // The mask is built from the byte offsets of struct rseq_event, so
+        // it keeps exactly those bytes on either byte order.
+        let mask = event_mask(&[(event::HAS_RSEQ, 0xff), (event::USER_IRQ, 1)]);
+        let bytes = mask.to_ne_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            let want = match i {
+                event::HAS_RSEQ => 0xff,
+                event::USER_IRQ => 1,
+                _ => 0,
+            };
+            assert_eq!(*b, want);
+        }
     }
 
     #[test]
@@ -162,7 +217,7 @@ mod tests {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
                 t.set_user_irq_for_test(1);
-                assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+                assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
                 assert_eq!(ip_of(&mut regs), base + ABORT_OFF);
                 assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
                 assert_eq!(t.fatal_for_test(), 0);
@@ -170,7 +225,7 @@ mod tests {
             for ip in [start - 1, start + CS_LEN, base + ABORT_OFF] {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
-                assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+                assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
                 assert_eq!(ip_of(&mut regs), ip);
                 assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
             }
@@ -187,7 +242,7 @@ mod tests {
         let check = |csaddr: u64, fatal: u8| {
             let mut regs = regs_at(start);
             t.clear_error();
-            assert!(!cs::update::<true>(t, &mut regs, csaddr));
+            assert!(!cs::update::<true>(&mut ua(), t, &mut regs, csaddr));
             assert_eq!(ip_of(&mut regs), start);
             assert_eq!(t.fatal_for_test(), fatal);
         };
@@ -196,12 +251,12 @@ mod tests {
         arm(base, start, CS_LEN, base + ABORT_OFF, SIG ^ 1);
         check(base + CS_OFF, 1);
         // abort_ip in kernel space or below the signature size.
-        for abort in [cs::task_size(), u64::MAX, 0, 3] {
+        for abort in [task_size() as u64, u64::MAX, 0, 3] {
             arm(base, start, CS_LEN, abort, SIG);
             check(base + CS_OFF, 1);
         }
         // Descriptor in kernel space.
-        check(cs::task_size(), 1);
+        check(task_size() as u64, 1);
         // Descriptor, or signature, in unmapped memory: a fault.
         check(none, 0);
         arm(base, start, CS_LEN, none + 64, SIG);
@@ -223,7 +278,7 @@ mod tests {
         assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
         let mut regs = regs_at(start);
         t.set_user_irq_for_test(1);
-        assert!(cs::update::<true>(t, &mut regs, base + CS_OFF));
+        assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
         let val = get32(base + urseq::CPU_ID_START as u64);
         if t.legacy_cs_reset() {
             // Rewritten with a CPU number: the cached-pointer tag is gone.
@@ -253,7 +308,7 @@ mod tests {
             let ids = ids_now(t);
             let mut regs = regs_at(base + START_OFF);
             t.clear_error();
-            assert!(exit::update_usr::<true>(t, &mut regs, &ids));
+            assert!(exit::update_usr::<true>(&mut ua(), t, &mut regs, &ids));
             assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(ids.cpu_id));
             assert_eq!(get32(base + urseq::CPU_ID as u64), Ok(ids.cpu_id));
             assert_eq!(get32(base + urseq::NODE_ID as u64), Ok(ids.node_id));
@@ -263,7 +318,7 @@ mod tests {
             // User space scribbles on cpu_id_start (as TCMalloc does).
             assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
             t.clear_error();
-            let ok = exit::update_usr::<true>(t, &mut regs, &ids);
+            let ok = exit::update_usr::<true>(&mut ua(), t, &mut regs, &ids);
             if version > 1 || keys::debug() {
                 // Read-only for RSEQ ABI V2, and for every registration in
                 // debug mode (rseq_debug=1): invalid, nothing written.

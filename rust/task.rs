@@ -7,9 +7,12 @@
 //! [`include/linux/rseq.h`](srctree/include/linux/rseq.h) (`rseq_v2()`, the
 //! legacy policy).
 
+use crate::uaccess::CheckedUserPtr;
 use core::mem::{offset_of, size_of};
 use core::ptr::{addr_of, addr_of_mut};
 use kernel::bindings;
+use kernel::types::NotThreadSafe;
+use kernel::uaccess::UserPtr;
 
 /// `struct rseq_event` byte by byte, as the C code accesses it.
 ///
@@ -37,9 +40,84 @@ pub(crate) struct Ids {
 }
 
 const _: () = {
-    assert!(size_of::<EventBytes>() == size_of::<bindings::rseq_event>());
+    use bindings::rseq_event as E;
+    assert!(size_of::<EventBytes>() == size_of::<E>());
     assert!(size_of::<Ids>() <= size_of::<bindings::rseq_ids>());
+    // The bytes are where C has them.
+    macro_rules! at {
+        ($f:ident, $($path:tt)*) => {
+            assert!(offset_of!(EventBytes, $f) == offset_of!(E, $($path)*));
+        };
+    }
+    at!(
+        sched_switch,
+        __bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .sched_switch
+    );
+    at!(
+        ids_changed,
+        __bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .ids_changed
+    );
+    at!(
+        user_irq,
+        __bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .user_irq
+    );
+    at!(has_rseq, __bindgen_anon_1.__bindgen_anon_1.has_rseq);
+    at!(
+        fatal,
+        __bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .fatal
+    );
+    at!(
+        slowpath,
+        __bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .slowpath
+    );
 };
+
+/// A `struct rseq_event::all` mask with the bytes at the given offsets set
+/// to the given values, the others zero: what C builds with a compound
+/// literal of `struct rseq_event`, whatever the byte order.
+pub(crate) const fn event_mask(bytes: &[(usize, u8)]) -> u64 {
+    let mut b = [0u8; size_of::<EventBytes>()];
+    let mut i = 0;
+    while i < bytes.len() {
+        b[bytes[i].0] = bytes[i].1;
+        i += 1;
+    }
+    u64::from_ne_bytes(b)
+}
+
+/// Byte offsets in `struct rseq_event`, for [`event_mask`].
+pub(crate) mod event {
+    use super::EventBytes;
+    use core::mem::offset_of;
+
+    pub(crate) const USER_IRQ: usize = offset_of!(EventBytes, user_irq);
+    pub(crate) const HAS_RSEQ: usize = offset_of!(EventBytes, has_rseq);
+}
+
+/// The size of the original `struct rseq`, the smallest registration
+/// (`ORIG_RSEQ_SIZE` in kernel/rseq.c): `access_ok()` held for it at
+/// registration.
+pub(crate) const ORIG_RSEQ_SIZE: usize = 32;
 
 /// Byte offsets of the fields of the user space `struct rseq`.
 pub(crate) mod urseq {
@@ -55,16 +133,19 @@ pub(crate) mod urseq {
     pub(crate) const SLICE_CTRL: usize = offset_of!(rseq, slice_ctrl);
 }
 
-/// A task and its rseq state.
+/// The current task and its rseq state.
 ///
 /// # Invariants
 ///
-/// `ptr` points to a live `task_struct`. Its rseq state is only modified
-/// by the task itself on its way to user space (or with interrupts
-/// disabled where C does so too), so plain accesses are what C does.
+/// `ptr` is `current` of the context which made the value, which cannot
+/// leave that context (not `Send`), so the task lives as long as the
+/// value. Its rseq state is only modified by the task itself on its way to
+/// user space, or on its CPU with interrupts disabled (scheduler,
+/// membarrier IPI), so plain accesses are what C does.
 #[derive(Clone, Copy)]
 pub(crate) struct Task {
     ptr: *mut bindings::task_struct,
+    _not_send: NotThreadSafe,
 }
 
 impl Task {
@@ -73,20 +154,26 @@ impl Task {
     pub(crate) fn current() -> Self {
         // SAFETY: `current` is always valid in task context.
         let ptr = unsafe { bindings::get_current() };
-        // INVARIANT: The current task is alive while it runs.
-        Self { ptr }
+        // INVARIANT: `ptr` is `current`.
+        Self {
+            ptr,
+            _not_send: NotThreadSafe,
+        }
     }
 
-    /// Wraps a task pointer handed in by the C entry code.
+    /// Wraps the task pointer handed in by the C entry code.
     ///
     /// # Safety
     ///
-    /// `ptr` must be `current` or otherwise live for the lifetime of the
-    /// returned value.
+    /// `ptr` must be `current`.
+    #[cfg(CONFIG_GENERIC_ENTRY)]
     #[inline(always)]
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::task_struct) -> Self {
         // INVARIANT: Guaranteed by the caller.
-        Self { ptr }
+        Self {
+            ptr,
+            _not_send: NotThreadSafe,
+        }
     }
 
     #[inline(always)]
@@ -101,17 +188,23 @@ impl Task {
         unsafe { addr_of_mut!((*self.data()).event).cast() }
     }
 
-    /// The registered user space `struct rseq`.
+    /// The registered user space `struct rseq`, NULL if none.
     #[inline(always)]
-    pub(crate) fn usrptr(self) -> *mut bindings::rseq {
+    pub(crate) fn usr(self) -> UserPtr {
         // SAFETY: `data()` points into a live task.
-        unsafe { (*self.data()).usrptr }
+        UserPtr::from_ptr(unsafe { (*self.data()).usrptr }.cast())
     }
 
-    /// The user address of a field of the registered `struct rseq`.
+    /// The registered user space `struct rseq`, with the range that
+    /// registration checked.
     #[inline(always)]
-    pub(crate) fn usr_field<T>(self, off: usize) -> *mut T {
-        self.usrptr().cast::<u8>().wrapping_add(off).cast()
+    pub(crate) fn area(self) -> CheckedUserPtr<ORIG_RSEQ_SIZE> {
+        // SAFETY: sys_rseq() stores `usrptr` only after `access_ok(rseq,
+        // rseq_len)` with `rseq_len >= ORIG_RSEQ_SIZE`, or NULL (for which
+        // `access_ok()` holds too); it is changed only by the task itself
+        // (registration, unregistration, exec), and the address space of a
+        // task changes only at exec, which clears it.
+        unsafe { CheckedUserPtr::new_unchecked(self.usr()) }
     }
 
     /// The signature expected before abort handlers.
@@ -278,15 +371,15 @@ impl Task {
         }
     }
 
-    /// `rseq_slice_clear_grant()`.
+    /// `rseq_slice_clear_grant()`; `SLOW` as in [`stats::inc`].
     #[inline(always)]
-    pub(crate) fn slice_clear_grant(self) {
+    pub(crate) fn slice_clear_grant<const SLOW: bool>(self) {
         #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
         // SAFETY: `data()` points into a live task.
         unsafe {
             let granted = addr_of_mut!((*self.data()).slice.state.__bindgen_anon_1.granted);
             if cfg!(CONFIG_RSEQ_STATS) && granted.read() != 0 {
-                stats::inc::<false>(stats::Stat::SRevoked);
+                stats::inc::<SLOW>(stats::Stat::SRevoked);
             }
             granted.write(0);
         }
@@ -328,10 +421,14 @@ pub(crate) mod keys {
     /// Reads a static key as `static_key_count() > 0`: keys which are
     /// enabled by default in this configuration, and kernels without
     /// jump labels. Unused in the other configurations (hence `allow`).
+    ///
+    /// # Safety
+    ///
+    /// `key` points to a static key defined by C.
     #[allow(dead_code)]
     #[inline(always)]
-    fn count(key: *const bindings::static_key) -> bool {
-        // SAFETY: `key` is a static key defined by C; `enabled` is an
+    unsafe fn count(key: *const bindings::static_key) -> bool {
+        // SAFETY: `key` is a static key (caller guarantee); `enabled` is an
         // atomic_t, read as `static_key_count()` does.
         unsafe { core::ptr::read_volatile(addr_of!((*key).enabled.counter)) > 0 }
     }
@@ -345,7 +442,7 @@ pub(crate) mod keys {
         return unsafe { static_key_false_unlikely!(bindings::rseq_debug_enabled) };
         #[cfg(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE)]
         // SAFETY: `rseq_debug_enabled` is a static key defined by C.
-        return count(unsafe { addr_of!(bindings::rseq_debug_enabled.key) });
+        return unsafe { count(addr_of!(bindings::rseq_debug_enabled.key)) };
     }
 
     /// `static_branch_unlikely(&rseq_legacy_optimized_key)`.
@@ -356,7 +453,7 @@ pub(crate) mod keys {
         return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_optimized_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
-        return count(unsafe { addr_of!(bindings::rseq_legacy_optimized_key.key) });
+        return unsafe { count(addr_of!(bindings::rseq_legacy_optimized_key.key)) };
     }
 
     /// `static_branch_unlikely(&rseq_legacy_cs_reset_key)`.
@@ -367,7 +464,7 @@ pub(crate) mod keys {
         return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
-        return count(unsafe { addr_of!(bindings::rseq_legacy_cs_reset_key.key) });
+        return unsafe { count(addr_of!(bindings::rseq_legacy_cs_reset_key.key)) };
     }
 
     /// `static_branch_unlikely(&rseq_legacy_fence_reset_key)`.
@@ -382,7 +479,7 @@ pub(crate) mod keys {
     #[inline(always)]
     pub(crate) fn slice_extension() -> bool {
         // SAFETY: A static key defined by C.
-        count(unsafe { addr_of!(bindings::rseq_slice_extension_key.key) })
+        unsafe { count(addr_of!(bindings::rseq_slice_extension_key.key)) }
     }
 }
 
@@ -457,10 +554,12 @@ pub(crate) mod trace {
 
     #[inline(always)]
     pub(crate) fn update(_t: Task) {
-        #[cfg(CONFIG_TRACEPOINTS)]
         if update_enabled() {
+            #[cfg(CONFIG_TRACEPOINTS)]
             // SAFETY: `__rseq_trace_update()` takes a live task.
-            unsafe { bindings::__rseq_trace_update(_t.as_ptr()) };
+            unsafe {
+                bindings::__rseq_trace_update(_t.as_ptr())
+            };
         }
     }
 

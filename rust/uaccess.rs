@@ -1,19 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One user access window with typed reads and writes.
+//! Scoped user access windows with typed accesses bounded at build time.
 //!
 //! C header: [`include/linux/uaccess.h`](srctree/include/linux/uaccess.h)
-//! (`scoped_user_rw_access()`, `unsafe_get_user()`, `unsafe_put_user()`).
+//! (`scoped_user_rw_access()`, `scoped_user_read_access()`,
+//! `unsafe_get_user()`, `unsafe_put_user()`, `get_user()`).
 //!
-//! The rseq fast path runs with interrupts disabled and updates four ID
-//! fields and reads `rseq_cs` in a single window, as the C code does. While
-//! the window is open nothing may be called that is not inlined (objtool
-//! checks this on x86_64). Every method here is `#[inline(always)]` and the
-//! helpers it uses wrap a single primitive each; `CONFIG_RSEQ_RUST` depends
-//! on `CONFIG_RUST_INLINE_HELPERS`, which inlines them.
+//! A window is open only for the duration of a closure, which receives a
+//! reference to it: nothing can keep it open (it cannot escape the closure
+//! and there is nothing to leak) and, because opening one borrows the
+//! [`UserAccessDisabled`] token mutably, nothing can open a second one
+//! inside it. Accesses within the window are at offsets into the object
+//! the window was opened on, checked against its size at build time, so
+//! they stay in the range which the window's begin primitive checked (or
+//! masked). An access outside that range is an `unsafe fn`.
+//!
+//! While a window is open nothing may be called that is not inlined
+//! (objtool checks this on x86_64): every function here is
+//! `#[inline(always)]`, the C helpers wrap one primitive each, and
+//! `CONFIG_RSEQ_RUST` depends on `CONFIG_RUST_INLINE_HELPERS`.
 
-use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::mem::{align_of, size_of};
 use kernel::bindings;
+use kernel::uaccess::UserPtr;
 
 /// A user access that faulted and could not be resolved.
 ///
@@ -23,114 +33,332 @@ use kernel::bindings;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fault;
 
-/// An open user read/write access window.
+/// `TASK_SIZE` of the current task.
+#[inline(always)]
+pub(crate) fn task_size() -> usize {
+    // SAFETY: Reads the task size of the current task; no preconditions.
+    unsafe { bindings::rseq_task_size() }
+}
+
+mod private {
+    pub(crate) trait Sealed {}
+    impl Sealed for u32 {}
+    impl Sealed for u64 {}
+}
+
+/// A scalar which one user access moves: `u32` or `u64`.
+pub(crate) trait UserScalar: private::Sealed + Copy {
+    /// `unsafe_get_user()`.
+    ///
+    /// # Safety
+    ///
+    /// A user access window is open and `p` is a user address whose
+    /// `size_of::<Self>()` bytes lie in the range the window covers, or
+    /// below `TASK_SIZE`.
+    unsafe fn get_in_window(p: *const Self) -> Result<Self, Fault>;
+
+    /// `unsafe_put_user()`.
+    ///
+    /// # Safety
+    ///
+    /// As [`UserScalar::get_in_window`], and the window is writable.
+    unsafe fn put_in_window(self, p: *mut Self) -> Result<(), Fault>;
+
+    /// `get_user()`: checks `p` with `access_ok()` itself; may fault and
+    /// sleep.
+    fn get_user(p: UserPtr) -> Result<Self, Fault>;
+}
+
+/// Implements [`UserScalar`] for a type with its helpers.
+macro_rules! user_scalar {
+    ($t:ty, $get:ident, $put:ident, $get_user:ident) => {
+        impl UserScalar for $t {
+            #[inline(always)]
+            unsafe fn get_in_window(p: *const Self) -> Result<Self, Fault> {
+                let mut val = 0;
+                // SAFETY: A window covering `p` is open (caller guarantee);
+                // a fault is caught by the exception table and reported.
+                match unsafe { bindings::$get(&mut val, p) } {
+                    0 => Ok(val),
+                    _ => Err(Fault),
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn put_in_window(self, p: *mut Self) -> Result<(), Fault> {
+                // SAFETY: A writable window covering `p` is open (caller
+                // guarantee); a fault is caught and reported.
+                match unsafe { bindings::$put(self, p) } {
+                    0 => Ok(()),
+                    _ => Err(Fault),
+                }
+            }
+
+            #[inline(always)]
+            fn get_user(p: UserPtr) -> Result<Self, Fault> {
+                let mut val = 0;
+                // SAFETY: `get_user()` checks the address with `access_ok()`
+                // and catches faults; any value of `p` is fine.
+                match unsafe { bindings::$get_user(&mut val, p.as_const_ptr().cast()) } {
+                    0 => Ok(val),
+                    _ => Err(Fault),
+                }
+            }
+        }
+    };
+}
+
+user_scalar!(
+    u32,
+    rseq_unsafe_get_user_u32,
+    rseq_unsafe_put_user_u32,
+    rseq_get_user_u32
+);
+user_scalar!(
+    u64,
+    rseq_unsafe_get_user_u64,
+    rseq_unsafe_put_user_u64,
+    rseq_get_user_u64
+);
+
+/// A user address for which `access_ok(ptr, LEN)` holds.
 ///
 /// # Invariants
 ///
-/// User access is enabled from [`UserWindow::open`] until the value is
-/// dropped. `base` is the pointer returned by the window's begin primitive
-/// (masked on architectures which mask user pointers) and points to at
-/// least the `size` bytes given to [`UserWindow::open`], in user space.
-pub(crate) struct UserWindow {
-    base: *mut u8,
+/// `access_ok(self.0, LEN)` holds in the address space of the current
+/// task.
+#[derive(Clone, Copy)]
+pub(crate) struct CheckedUserPtr<const LEN: usize>(UserPtr);
+
+impl<const LEN: usize> CheckedUserPtr<LEN> {
+    /// Wraps `p`, which was checked before.
+    ///
+    /// # Safety
+    ///
+    /// `access_ok(p, LEN)` holds in the address space of the current task
+    /// (for instance it was checked when `p` was registered, and the
+    /// address space cannot have changed since without `p` being
+    /// forgotten).
+    #[inline(always)]
+    pub(crate) unsafe fn new_unchecked(p: UserPtr) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self(p)
+    }
+
+    /// The address.
+    #[inline(always)]
+    pub(crate) fn get(self) -> UserPtr {
+        self.0
+    }
 }
 
-impl UserWindow {
-    /// Opens a window for `size` bytes at the user address `uptr`.
+/// Marks a window as readable only (`scoped_user_read_access()`).
+pub(crate) enum Read {}
+/// Marks a window as readable and writable (`scoped_user_rw_access()`).
+pub(crate) enum ReadWrite {}
+
+/// A window mode which can be written through.
+pub(crate) trait Writable: private::Sealed {}
+impl private::Sealed for ReadWrite {}
+impl Writable for ReadWrite {}
+
+/// Proof that no user access window is open in this context.
+///
+/// Opening a window borrows the token mutably until the window closes, so
+/// the code inside cannot open another one. Not `Send`: the proof holds for
+/// the context which made it.
+pub(crate) struct UserAccessDisabled(PhantomData<*mut ()>);
+
+impl UserAccessDisabled {
+    /// Makes the token.
     ///
-    /// Returns [`Fault`] if the range is rejected (architectures without
-    /// pointer masking check it against `TASK_SIZE`).
+    /// # Safety
     ///
-    /// # Context
-    ///
-    /// Any context in which user memory may be accessed; with page faults
-    /// disabled, faults are not resolved.
+    /// No user access window is open in the calling context, and no other
+    /// [`UserAccessDisabled`] exists in it while the returned one lives.
     #[inline(always)]
-    pub(crate) fn open(uptr: u64, size: usize) -> Result<Self, Fault> {
-        let mut base = uptr as usize as *mut c_void;
+    pub(crate) unsafe fn assume() -> Self {
+        Self(PhantomData)
+    }
+
+    /// Runs `f` with a read/write window on the `T` at `p`, as
+    /// `scoped_user_rw_access(p, efault)`.
+    ///
+    /// Returns [`Fault`] (as `E`) without calling `f` if the range is
+    /// rejected (architectures without pointer masking check it against
+    /// `TASK_SIZE`). The window closes when `f` returns, whatever it
+    /// returns.
+    #[inline(always)]
+    pub(crate) fn read_write<T, R, E: From<Fault>>(
+        &mut self,
+        p: UserPtr,
+        f: impl InWindow<T, ReadWrite, Output = Result<R, E>>,
+    ) -> Result<R, E> {
+        let mut base = p.as_mut_ptr();
         // SAFETY: The helper only opens the window and updates `base`; a
         // rejected range returns false and leaves the window closed.
-        if !unsafe { bindings::rseq_user_rw_access_begin(&mut base, size) } {
-            return Err(Fault);
+        if !unsafe { bindings::rseq_user_rw_access_begin(&mut base, size_of::<T>()) } {
+            return Err(Fault.into());
         }
-        // INVARIANT: The window is open. `base` may be a masked, faulting
-        // address (even NULL): accesses through it fault and are reported.
-        Ok(Self { base: base.cast() })
-    }
-
-    /// Reads the `u32` at byte offset `off` in the window.
-    #[inline(always)]
-    pub(crate) fn read_u32(&self, off: usize) -> Result<u32, Fault> {
-        self.read_u32_at(self.base.wrapping_add(off).cast())
-    }
-
-    /// Reads the `u64` at byte offset `off` in the window.
-    #[inline(always)]
-    pub(crate) fn read_u64(&self, off: usize) -> Result<u64, Fault> {
-        let mut val = 0u64;
-        // SAFETY: The window is open (type invariant); a fault at the
-        // address is caught by the exception table and reported.
-        let ret = unsafe {
-            bindings::rseq_unsafe_get_user_u64(&mut val, self.base.wrapping_add(off).cast())
+        // INVARIANT: The window covers the `T` at `base`, which may be a
+        // masked, faulting address (even NULL): accesses through it fault
+        // and are reported.
+        let w = UserWindow {
+            base: base.cast(),
+            _p: PhantomData,
         };
-        if ret != 0 {
-            return Err(Fault);
-        }
-        Ok(val)
+        let ret = f.run(&w);
+        // SAFETY: Opened above; `w` is not used anymore.
+        unsafe { bindings::rseq_user_access_end() };
+        ret
     }
 
-    /// Reads a `u32` at the user address `uptr`, outside of the window's
-    /// own range, as C does for the signature before the abort handler.
-    ///
-    /// The caller has checked `uptr` to be below `TASK_SIZE`.
+    /// Runs `f` with a read-only window on the `T` at `p`, as
+    /// `scoped_user_read_access(p, efault)`. See [`Self::read_write`].
     #[inline(always)]
-    pub(crate) fn read_u32_at(&self, uptr: *const u32) -> Result<u32, Fault> {
-        let mut val = 0u32;
-        // SAFETY: The window is open (type invariant) and `uptr` is a user
-        // address; a fault is caught by the exception table and reported.
-        let ret = unsafe { bindings::rseq_unsafe_get_user_u32(&mut val, uptr) };
-        if ret != 0 {
-            return Err(Fault);
+    pub(crate) fn read<T, R, E: From<Fault>>(
+        &mut self,
+        p: UserPtr,
+        f: impl InWindow<T, Read, Output = Result<R, E>>,
+    ) -> Result<R, E> {
+        let mut base = p.as_const_ptr();
+        // SAFETY: As in `read_write()`, for a read window.
+        if !unsafe { bindings::rseq_user_read_access_begin(&mut base, size_of::<T>()) } {
+            return Err(Fault.into());
         }
-        Ok(val)
-    }
-
-    /// Writes the `u32` at byte offset `off` in the window.
-    #[inline(always)]
-    pub(crate) fn write_u32(&self, off: usize, val: u32) -> Result<(), Fault> {
-        self.write_u32_at(self.base.wrapping_add(off).cast(), val)
-    }
-
-    /// Writes `val` to the user address `uptr`, which lies outside of the
-    /// window's range and was validated when rseq was registered.
-    #[inline(always)]
-    pub(crate) fn write_u32_at(&self, uptr: *mut u32, val: u32) -> Result<(), Fault> {
-        // SAFETY: The window is open (type invariant) and `uptr` is a user
-        // address; a fault is caught by the exception table and reported.
-        let ret = unsafe { bindings::rseq_unsafe_put_user_u32(val, uptr) };
-        if ret != 0 {
-            return Err(Fault);
-        }
-        Ok(())
-    }
-
-    /// Writes `val` to the user address `uptr` (see [`Self::write_u32_at`]).
-    #[inline(always)]
-    pub(crate) fn write_u64_at(&self, uptr: *mut u64, val: u64) -> Result<(), Fault> {
-        // SAFETY: The window is open (type invariant) and `uptr` is a user
-        // address; a fault is caught by the exception table and reported.
-        let ret = unsafe { bindings::rseq_unsafe_put_user_u64(val, uptr) };
-        if ret != 0 {
-            return Err(Fault);
-        }
-        Ok(())
+        // INVARIANT: As in `read_write()`.
+        let w = UserWindow {
+            base: base.cast_mut().cast(),
+            _p: PhantomData,
+        };
+        let ret = f.run(&w);
+        // SAFETY: Opened above; `w` is not used anymore.
+        unsafe { bindings::rseq_user_read_access_end() };
+        ret
     }
 }
 
-impl Drop for UserWindow {
+/// The code which runs inside a window on a `T` in mode `M`.
+///
+/// Nothing may be called while the window is open, so [`InWindow::run`]
+/// must be `#[inline(always)]`, and so must be what it calls: a trait
+/// method is inlined for certain where a closure (or a function passed as
+/// one) is inlined only where the compiler finds it worthwhile. objtool
+/// reports a call with user access enabled on x86_64.
+pub(crate) trait InWindow<T, M> {
+    /// What the code returns; the window closes before it is returned.
+    type Output;
+
+    /// Runs inside the window `w`.
+    fn run(self, w: &UserWindow<'_, T, M>) -> Self::Output;
+}
+
+/// Reads the `U` at byte offset `OFF` of the `T`: one access as an
+/// [`InWindow`].
+pub(crate) struct Get<U, const OFF: usize>(PhantomData<U>);
+
+impl<U, const OFF: usize> Get<U, OFF> {
+    /// The read.
+    pub(crate) const NEW: Self = Self(PhantomData);
+}
+
+impl<T, M, U: UserScalar, const OFF: usize> InWindow<T, M> for Get<U, OFF> {
+    type Output = Result<U, Fault>;
+
     #[inline(always)]
-    fn drop(&mut self) {
-        // SAFETY: The window is open (type invariant) and is closed once.
-        unsafe { bindings::rseq_user_access_end() };
+    fn run(self, w: &UserWindow<'_, T, M>) -> Result<U, Fault> {
+        w.get::<U, OFF>()
+    }
+}
+
+/// Writes a `U` at byte offset `OFF` of the `T`: one access as an
+/// [`InWindow`].
+pub(crate) struct Put<U, const OFF: usize>(pub(crate) U);
+
+impl<T, M: Writable, U: UserScalar, const OFF: usize> InWindow<T, M> for Put<U, OFF> {
+    type Output = Result<(), Fault>;
+
+    #[inline(always)]
+    fn run(self, w: &UserWindow<'_, T, M>) -> Result<(), Fault> {
+        w.put::<U, OFF>(self.0)
+    }
+}
+
+/// An open user access window on a `T` in user space, in mode `M`
+/// ([`Read`] or [`ReadWrite`]).
+///
+/// # Invariants
+///
+/// While the value lives, a user access window of mode `M` is open which
+/// covers the `size_of::<T>()` bytes at `base` (the pointer the window's
+/// begin primitive returned, masked on architectures which mask user
+/// pointers).
+pub(crate) struct UserWindow<'a, T, M> {
+    base: *mut u8,
+    _p: PhantomData<(&'a mut UserAccessDisabled, *const T, M)>,
+}
+
+impl<T, M> UserWindow<'_, T, M> {
+    /// The address of the `U` at byte offset `OFF`, which the build checks
+    /// to lie within the `T`, naturally aligned.
+    #[inline(always)]
+    fn field<U: UserScalar, const OFF: usize>(&self) -> *mut U {
+        kernel::const_assert!(
+            OFF + size_of::<U>() <= size_of::<T>() && OFF % align_of::<U>() == 0,
+            "user access outside the window's object"
+        );
+        self.base.wrapping_add(OFF).cast()
+    }
+
+    /// Reads the `U` at byte offset `OFF` of the `T`.
+    #[inline(always)]
+    pub(crate) fn get<U: UserScalar, const OFF: usize>(&self) -> Result<U, Fault> {
+        // SAFETY: The window covers the `T` (type invariant) and the field
+        // lies within it (`field()`).
+        unsafe { U::get_in_window(self.field::<U, OFF>()) }
+    }
+
+    /// Reads the `U` at the user address `p`, outside the window's range,
+    /// with the window's user access (C does so for the signature in front
+    /// of an abort handler).
+    ///
+    /// # Safety
+    ///
+    /// `p` and the `size_of::<U>()` bytes after it lie below `TASK_SIZE`.
+    #[inline(always)]
+    pub(crate) unsafe fn get_unchecked<U: UserScalar>(&self, p: UserPtr) -> Result<U, Fault> {
+        // SAFETY: A window is open (type invariant) and `p` is in user
+        // space (caller guarantee).
+        unsafe { U::get_in_window(p.as_const_ptr().cast()) }
+    }
+}
+
+impl<T, M: Writable> UserWindow<'_, T, M> {
+    /// Writes `val` to the `U` at byte offset `OFF` of the `T`.
+    #[inline(always)]
+    pub(crate) fn put<U: UserScalar, const OFF: usize>(&self, val: U) -> Result<(), Fault> {
+        // SAFETY: The writable window covers the `T` (type invariant) and
+        // the field lies within it (`field()`).
+        unsafe { val.put_in_window(self.field::<U, OFF>()) }
+    }
+
+    /// Writes `val` to the `U` at byte offset `OFF` of the `LEN` bytes at
+    /// `p`, outside the window's range, with the window's user access (C
+    /// does so for `rseq::rseq_cs` while evaluating a critical section).
+    #[inline(always)]
+    pub(crate) fn put_to<U: UserScalar, const OFF: usize, const LEN: usize>(
+        &self,
+        p: CheckedUserPtr<LEN>,
+        val: U,
+    ) -> Result<(), Fault> {
+        kernel::const_assert!(
+            OFF + size_of::<U>() <= LEN && OFF % align_of::<U>() == 0,
+            "user access outside the checked range"
+        );
+        let p = p.get().wrapping_byte_add(OFF).as_mut_ptr();
+        // SAFETY: A writable window is open (type invariant) and the field
+        // lies in a range for which `access_ok()` holds (`CheckedUserPtr`
+        // invariant and the assertion above).
+        unsafe { val.put_in_window(p.cast::<U>()) }
     }
 }
