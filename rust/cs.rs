@@ -6,8 +6,12 @@
 //! (`rseq_update_user_cs()`, `rseq_debug_update_user_cs()`).
 
 use crate::task::{stats, stats::Stat, trace, urseq, Task, ORIG_RSEQ_SIZE};
-use crate::uaccess::{task_size, Fault, InWindow, ReadWrite, UserAccessDisabled, UserWindow};
+use crate::uaccess::{
+    task_size, Fault, InWindow, ReadWrite, TaskSize, UserAccessDisabled, UserWindow,
+};
+use core::marker::PhantomData;
 use core::mem::{offset_of, size_of};
+use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::uaccess::UserPtr;
 
@@ -79,30 +83,77 @@ const _: () = assert!(offset_of!(bindings::rseq_cs, flags) == ucs::VERSION + 4);
 /// Size of the signature in front of the abort handler.
 const SIG_SIZE: u64 = size_of::<u32>() as u64;
 
-/// `instruction_pointer()`.
-#[inline(always)]
-fn instruction_pointer(regs: &mut bindings::pt_regs) -> u64 {
-    // SAFETY: `regs` is a valid register frame (a reference).
-    unsafe { bindings::instruction_pointer(regs) as u64 }
+/// The user register frame of the current task, as the C code uses it.
+///
+/// Not a `&mut pt_regs`: perf and BPF may read the frame from NMI context
+/// (or from the tracepoints this code calls) while it is in use, so it is
+/// accessed through the pointer, as C does.
+///
+/// # Invariants
+///
+/// `ptr` points to a register frame which is valid for `'a` and which
+/// nothing but the holder of this value writes during `'a`.
+pub(crate) struct UserRegs<'a> {
+    ptr: NonNull<bindings::pt_regs>,
+    _p: PhantomData<&'a mut bindings::pt_regs>,
 }
 
-/// `instruction_pointer_set()`.
-#[inline(always)]
-fn instruction_pointer_set(regs: &mut bindings::pt_regs, ip: u64) {
-    // SAFETY: `regs` is a valid register frame (a reference).
-    unsafe { bindings::instruction_pointer_set(regs, ip as usize) }
+impl UserRegs<'_> {
+    /// Wraps the register frame handed in by the C code.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to the user register frame of the current task, valid
+    /// for the returned lifetime, and nothing else writes it meanwhile.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::pt_regs>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Self {
+            ptr,
+            _p: PhantomData,
+        }
+    }
+
+    /// `instruction_pointer()`.
+    #[inline(always)]
+    pub(crate) fn ip(&self) -> u64 {
+        // SAFETY: `ptr` is a valid register frame (type invariant).
+        unsafe { bindings::instruction_pointer(self.ptr.as_ptr()) as u64 }
+    }
+
+    /// `instruction_pointer_set()`.
+    #[inline(always)]
+    pub(crate) fn set_ip(&mut self, ip: u64) {
+        // SAFETY: `ptr` is a valid register frame which only this value
+        // writes (type invariant).
+        unsafe { bindings::instruction_pointer_set(self.ptr.as_ptr(), ip as usize) }
+    }
+}
+
+impl<'a> From<&'a mut bindings::pt_regs> for UserRegs<'a> {
+    /// A frame of one's own (the KUnit tests' stand-in for a user frame).
+    #[inline(always)]
+    fn from(regs: &'a mut bindings::pt_regs) -> Self {
+        // INVARIANT: A unique reference: valid, and nothing else writes it
+        // during `'a`.
+        Self {
+            ptr: NonNull::from(regs),
+            _p: PhantomData,
+        }
+    }
 }
 
 /// Reads the signature in front of the abort handler at `abort_ip`, with
 /// the user access of the window on the descriptor, as C does.
 #[inline(always)]
-fn read_sig(w: &CsWindow<'_>, abort_ip: u64, tasksize: u64) -> Result<u32, Fault> {
-    if abort_ip >= tasksize || abort_ip < SIG_SIZE {
+fn read_sig(w: &CsWindow<'_>, abort_ip: u64, tasksize: TaskSize) -> Result<u32, Fault> {
+    if abort_ip >= tasksize.get() || abort_ip < SIG_SIZE {
         // Not reached: both callers reject these first.
         return Err(Fault);
     }
-    // SAFETY: `abort_ip - SIG_SIZE .. abort_ip` lies below `TASK_SIZE`
-    // (checked just above).
+    // SAFETY: `abort_ip - SIG_SIZE .. abort_ip` lies below `TASK_SIZE`:
+    // checked just above against a `TaskSize`, which only `task_size()`
+    // makes.
     unsafe { w.get_unchecked::<u32>(UserPtr::from_addr((abort_ip - SIG_SIZE) as usize)) }
 }
 
@@ -137,12 +188,13 @@ fn clear<const SLOW: bool>(w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> 
 fn abort<const SLOW: bool>(
     w: &CsWindow<'_>,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     v: [u64; 4],
 ) -> Result<Outcome, Fault> {
     let [ip, start_ip, offset, abort_ip] = v;
     invalidate(w, t)?;
-    instruction_pointer_set(regs, abort_ip);
+    let mut regs = regs;
+    regs.set_ip(abort_ip);
     stats::inc::<SLOW>(Stat::Fixup);
     Ok(Outcome::Abort {
         ip,
@@ -172,13 +224,13 @@ fn abort<const SLOW: bool>(
 pub(crate) fn update<const SLOW: bool>(
     ua: &mut UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
     stats::inc::<SLOW>(Stat::Cs);
 
-    let tasksize = task_size() as u64;
-    if csaddr >= tasksize {
+    let tasksize = task_size();
+    if csaddr >= tasksize.get() {
         t.set_fatal(1);
         return false;
     }
@@ -196,11 +248,11 @@ pub(crate) fn update<const SLOW: bool>(
 fn evaluate<const SLOW: bool, const DEBUG: bool>(
     ua: &mut UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     csaddr: u64,
-    tasksize: u64,
+    tasksize: TaskSize,
 ) -> Outcome {
-    let ip = instruction_pointer(regs);
+    let ip = regs.ip();
     let a = CsArgs {
         t,
         regs,
@@ -234,11 +286,11 @@ impl<const SLOW: bool, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
 /// What the evaluation inside the window works with.
 struct CsArgs<'a> {
     t: Task,
-    regs: &'a mut bindings::pt_regs,
+    regs: UserRegs<'a>,
     /// The instruction pointer in `regs`.
     ip: u64,
     /// `TASK_SIZE`.
-    tasksize: u64,
+    tasksize: TaskSize,
 }
 
 /// The body of [`evaluate`], inside the window: everything inlined.
@@ -248,8 +300,9 @@ fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outc
         t,
         regs,
         ip,
-        tasksize,
+        tasksize: ts,
     } = a;
+    let tasksize = ts.get();
     let start_ip = w.get::<u64, { ucs::START_IP }>()?;
     let offset = w.get::<u64, { ucs::POST_COMMIT_OFFSET }>()?;
     let abort_ip = w.get::<u64, { ucs::ABORT_IP }>()?;
@@ -264,7 +317,7 @@ fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outc
     if abort_ip >= tasksize || abort_ip < SIG_SIZE {
         return Ok(Outcome::Invalid);
     }
-    if read_sig(w, abort_ip, tasksize)? != t.sig() {
+    if read_sig(w, abort_ip, ts)? != t.sig() {
         return Ok(Outcome::Invalid);
     }
 
@@ -286,10 +339,10 @@ fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outc
 pub(crate) fn debug_update(
     ua: &mut UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
-    evaluate::<true, true>(ua, t, regs, csaddr, task_size() as u64).finish(t)
+    evaluate::<true, true>(ua, t, regs, csaddr, task_size()).finish(t)
 }
 
 /// The body of [`evaluate`] in debug mode, inside the window: everything
@@ -300,8 +353,9 @@ fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> 
         t,
         regs,
         ip,
-        tasksize,
+        tasksize: ts,
     } = a;
+    let tasksize = ts.get();
     let start_ip = w.get::<u64, { ucs::START_IP }>()?;
     if start_ip >= tasksize {
         return Ok(Outcome::Invalid);
@@ -334,7 +388,7 @@ fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> 
         return Ok(Outcome::Invalid);
     }
 
-    if read_sig(w, abort_ip, tasksize)? != t.sig() {
+    if read_sig(w, abort_ip, ts)? != t.sig() {
         return Ok(Outcome::Invalid);
     }
 

@@ -9,12 +9,13 @@
 //! (`rseq_slowpath_update_usr()`, `__rseq_signal_deliver()`,
 //! `__rseq_debug_syscall_return()`).
 
-use crate::cs;
+use crate::cs::{self, UserRegs};
 use crate::task::{event, event_mask, keys, stats, stats::Stat, trace, urseq, Ids, Task};
-use crate::uaccess::{
-    task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserScalar, UserWindow,
-};
+use crate::uaccess::{task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserWindow};
+use core::ptr::NonNull;
 use kernel::bindings;
+#[cfg(CONFIG_GENERIC_ENTRY)]
+use kernel::types::NotThreadSafe;
 
 /// A window on the user space `struct rseq`.
 type RseqWindow<'a> = UserWindow<'a, bindings::rseq, ReadWrite>;
@@ -137,7 +138,7 @@ fn cs_needed(t: Task, csaddr: u64) -> bool {
 pub(crate) fn update_usr<const SLOW: bool>(
     ua: &mut UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     ids: &Ids,
 ) -> bool {
     let csaddr = match set_ids::<SLOW>(ua, t, ids) {
@@ -170,7 +171,7 @@ fn set_ids<const SLOW: bool>(ua: &mut UserAccessDisabled, t: Task, ids: &Ids) ->
 /// A zero-sized value: passed by value into a called function, it moves
 /// the end of the guard there, as a C guard held across an inlined call.
 #[cfg(CONFIG_GENERIC_ENTRY)]
-struct PagefaultGuard;
+struct PagefaultGuard(NotThreadSafe);
 
 #[cfg(CONFIG_GENERIC_ENTRY)]
 impl PagefaultGuard {
@@ -178,7 +179,7 @@ impl PagefaultGuard {
     fn new() -> Self {
         // SAFETY: Paired with the enable in `drop()`.
         unsafe { bindings::pagefault_disable() };
-        Self
+        Self(NotThreadSafe)
     }
 }
 
@@ -202,9 +203,9 @@ impl Drop for PagefaultGuard {
 ///
 /// # Safety
 ///
-/// `t` must be `current` and `regs` its user register frame, valid and
-/// used by nothing else during the call (the `struct rseq_impl` contract);
-/// no user access window is open.
+/// `t` must be `current` and `regs` its user register frame, which nothing
+/// else writes during the call (the `struct rseq_impl` contract); no user
+/// access window is open.
 ///
 /// # Context
 ///
@@ -231,8 +232,9 @@ pub(crate) unsafe extern "C" fn exit_user_update(
         t.slice_clear_grant::<false>();
 
         if keys::debug() || csaddr != 0 {
-            // SAFETY: `regs` is valid and unaliased (caller guarantee).
-            return fast_cs(pf, ua, t, unsafe { &mut *regs }, csaddr);
+            // SAFETY: `regs` is the user frame of `t` (caller guarantee).
+            let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
+            return fast_cs(pf, ua, t, regs, csaddr);
         }
         return true;
     }
@@ -252,12 +254,14 @@ pub(crate) unsafe extern "C" fn exit_user_update(
         None => return false,
     };
     if trace::update_enabled() {
-        // SAFETY: `regs` is valid and unaliased (caller guarantee).
-        return fast_traced(pf, ua, t, unsafe { &mut *regs }, csaddr);
+        // SAFETY: `regs` is the user frame of `t` (caller guarantee).
+        let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
+        return fast_traced(pf, ua, t, regs, csaddr);
     }
     if cs_needed(t, csaddr) {
-        // SAFETY: `regs` is valid and unaliased (caller guarantee).
-        return fast_cs(pf, ua, t, unsafe { &mut *regs }, csaddr);
+        // SAFETY: `regs` is the user frame of `t` (caller guarantee).
+        let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
+        return fast_cs(pf, ua, t, regs, csaddr);
     }
     true
 }
@@ -278,7 +282,7 @@ fn fast_cs(
     _pf: PagefaultGuard,
     mut ua: UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
     cs::update::<false>(&mut ua, t, regs, csaddr)
@@ -297,7 +301,7 @@ fn fast_traced(
     pf: PagefaultGuard,
     ua: UserAccessDisabled,
     t: Task,
-    regs: &mut bindings::pt_regs,
+    regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
     trace::update(t);
@@ -339,7 +343,8 @@ fn cpu_to_node(cpu: u32) -> u32 {
 
 /// `rseq_event` bits kept by the slow path: `has_rseq` (all of it, it is
 /// the ABI version) and `user_irq`.
-const SLOWPATH_EVENT_MASK: u64 = event_mask(&[(event::HAS_RSEQ, 0xff), (event::USER_IRQ, 1)]);
+pub(crate) const SLOWPATH_EVENT_MASK: u64 =
+    event_mask(&[(event::HAS_RSEQ, 0xff), (event::USER_IRQ, 1)]);
 
 /// `__rseq_handle_slowpath()`: the TIF_NOTIFY_RESUME work, the only path
 /// on architectures without generic entry.
@@ -351,17 +356,18 @@ const SLOWPATH_EVENT_MASK: u64 = event_mask(&[(event::HAS_RSEQ, 0xff), (event::U
 /// # Safety
 ///
 /// `regs` is NULL (called from a hypervisor before entering a guest) or
-/// the user register frame of the current task, valid and used by nothing
-/// else during the call; no user access window is open.
+/// the user register frame of the current task, which nothing else writes
+/// during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// Task context on the way to user space, preemptible.
 pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
-    // SAFETY: NULL or valid and unaliased (caller guarantee).
-    let Some(regs) = (unsafe { regs.as_mut() }) else {
+    let Some(regs) = NonNull::new(regs) else {
         return;
     };
+    // SAFETY: The user frame of the current task (caller guarantee).
+    let regs = unsafe { UserRegs::from_raw(regs) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
@@ -400,7 +406,7 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
 /// `rseq_handle_cs()`: reads `rseq_cs` in a read-only window and
 /// evaluates it.
 #[inline(always)]
-fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: &mut bindings::pt_regs) -> bool {
+fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: UserRegs<'_>) -> bool {
     let csaddr = match ua.read::<bindings::rseq, _, _>(t.usr(), Get::<u64, { urseq::RSEQ_CS }>::NEW)
     {
         Ok(csaddr) => csaddr,
@@ -420,15 +426,15 @@ fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: &mut bindings::pt_regs)
 ///
 /// # Safety
 ///
-/// `regs` is the user register frame of the current task, valid and used
-/// by nothing else during the call; no user access window is open.
+/// `regs` is the user register frame of the current task, which nothing
+/// else writes during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// Signal delivery, preemptible.
 pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt_regs) {
-    // SAFETY: Valid and unaliased (caller guarantee).
-    let regs = unsafe { &mut *regs };
+    // SAFETY: The user frame of the current task (caller guarantee).
+    let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
@@ -450,15 +456,15 @@ pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt
 ///
 /// # Safety
 ///
-/// `regs` is the user register frame of the current task, valid and used
-/// by nothing else during the call; no user access window is open.
+/// `regs` is the user register frame of the current task, which nothing
+/// else writes during the call; no user access window is open.
 ///
 /// # Context
 ///
 /// System call return with debug mode on, preemptible.
 pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_regs) {
-    // SAFETY: Valid and unaliased (caller guarantee).
-    let regs = unsafe { &mut *regs };
+    // SAFETY: The user frame of the current task (caller guarantee).
+    let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
@@ -466,9 +472,9 @@ pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_reg
         return;
     }
     // get_user(), as C: checks the 8 bytes only, and that it may fault.
-    let ok = match u64::get_user(t.usr().wrapping_byte_add(urseq::RSEQ_CS)) {
+    let ok = match ua.get_user::<u64>(t.usr().wrapping_byte_add(urseq::RSEQ_CS)) {
         Ok(0) => true,
-        Ok(csaddr) if csaddr >= task_size() as u64 => false,
+        Ok(csaddr) if csaddr >= task_size().get() => false,
         Ok(csaddr) => cs::debug_update(&mut ua, t, regs, csaddr),
         Err(Fault) => false,
     };

@@ -14,9 +14,9 @@
 
 #[kernel::macros::kunit_tests(rseq_rust)]
 mod tests {
-    use crate::cs;
+    use crate::cs::{self, UserRegs};
     use crate::exit;
-    use crate::task::{event, event_mask, keys, urseq, Ids, Task, ORIG_RSEQ_SIZE};
+    use crate::task::{event, keys, urseq, Ids, Task, ORIG_RSEQ_SIZE};
     use crate::uaccess::{task_size, Fault, Get, Put, UserAccessDisabled, UserScalar};
     use core::mem::{offset_of, size_of};
     use core::ptr::addr_of_mut;
@@ -96,6 +96,8 @@ mod tests {
             mm_cid: t.mm_cid(),
             node_id: node,
         };
+        // What sys_rseq() checks with access_ok(): Task::area() relies on it.
+        assert!(base != 0 && base + size_of::<bindings::rseq>() as u64 <= task_size().get());
         let u = |off: usize| base + off as u64;
         assert_eq!(put32(u(urseq::CPU_ID_START), ids.cpu_id), Ok(()));
         assert_eq!(put32(u(urseq::CPU_ID), ids.cpu_id), Ok(()));
@@ -103,7 +105,8 @@ mod tests {
         assert_eq!(put32(u(urseq::MM_CID), ids.mm_cid), Ok(()));
         assert_eq!(put64(u(urseq::RSEQ_CS), 0), Ok(()));
         // SAFETY: The test thread's own rseq state, which nothing else
-        // uses: the thread never returns to user space.
+        // uses: the thread never returns to user space. The area is in user
+        // space (asserted above), as `Task::area()` requires.
         unsafe {
             let data = addr_of_mut!((*t.as_ptr()).rseq);
             (*data).usrptr = base as usize as *mut bindings::rseq;
@@ -167,19 +170,22 @@ mod tests {
         // Unmapped memory and kernel addresses fault, never oops.
         assert_eq!(get32(none), Err(Fault));
         assert_eq!(put32(none, 1), Err(Fault));
-        assert_eq!(get64(task_size() as u64), Err(Fault));
+        assert_eq!(get64(task_size().get()), Err(Fault));
         assert_eq!(get64(u64::MAX - 7), Err(Fault));
         // A window whose object ends past TASK_SIZE is rejected or masked
         // to fault, whatever the architecture.
-        assert_eq!(get64(task_size() as u64 - 4), Err(Fault));
+        assert_eq!(get64(task_size().get() - 4), Err(Fault));
         // get_user() checks the address itself.
         assert_eq!(
-            u64::get_user(UserPtr::from_addr(rw as usize + 16)),
+            ua().get_user::<u64>(UserPtr::from_addr(rw as usize + 16)),
             Ok(0x0123_4567_89ab_cdef)
         );
-        assert_eq!(u32::get_user(UserPtr::from_addr(none as usize)), Err(Fault));
         assert_eq!(
-            u64::get_user(UserPtr::from_addr(task_size() - 4)),
+            ua().get_user::<u32>(UserPtr::from_addr(none as usize)),
+            Err(Fault)
+        );
+        assert_eq!(
+            ua().get_user::<u64>(UserPtr::from_addr(task_size().get() as usize - 4)),
             Err(Fault)
         );
         // A read-only window reads; a window on a larger object reads its
@@ -194,7 +200,7 @@ mod tests {
     fn slowpath_mask_keeps_has_rseq_and_user_irq() {
         // The mask is built from the byte offsets of struct rseq_event, so
         // it keeps exactly those bytes on either byte order.
-        let mask = event_mask(&[(event::HAS_RSEQ, 0xff), (event::USER_IRQ, 1)]);
+        let mask = exit::SLOWPATH_EVENT_MASK;
         let bytes = mask.to_ne_bytes();
         for (i, b) in bytes.iter().enumerate() {
             let want = match i {
@@ -217,7 +223,12 @@ mod tests {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
                 t.set_user_irq_for_test(1);
-                assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
+                assert!(cs::update::<true>(
+                    &mut ua(),
+                    t,
+                    UserRegs::from(&mut regs),
+                    base + CS_OFF
+                ));
                 assert_eq!(ip_of(&mut regs), base + ABORT_OFF);
                 assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
                 assert_eq!(t.fatal_for_test(), 0);
@@ -225,7 +236,12 @@ mod tests {
             for ip in [start - 1, start + CS_LEN, base + ABORT_OFF] {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
-                assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
+                assert!(cs::update::<true>(
+                    &mut ua(),
+                    t,
+                    UserRegs::from(&mut regs),
+                    base + CS_OFF
+                ));
                 assert_eq!(ip_of(&mut regs), ip);
                 assert_eq!(get64(base + urseq::RSEQ_CS as u64), Ok(0));
             }
@@ -242,7 +258,12 @@ mod tests {
         let check = |csaddr: u64, fatal: u8| {
             let mut regs = regs_at(start);
             t.clear_error();
-            assert!(!cs::update::<true>(&mut ua(), t, &mut regs, csaddr));
+            assert!(!cs::update::<true>(
+                &mut ua(),
+                t,
+                UserRegs::from(&mut regs),
+                csaddr
+            ));
             assert_eq!(ip_of(&mut regs), start);
             assert_eq!(t.fatal_for_test(), fatal);
         };
@@ -251,12 +272,12 @@ mod tests {
         arm(base, start, CS_LEN, base + ABORT_OFF, SIG ^ 1);
         check(base + CS_OFF, 1);
         // abort_ip in kernel space or below the signature size.
-        for abort in [task_size() as u64, u64::MAX, 0, 3] {
+        for abort in [task_size().get(), u64::MAX, 0, 3] {
             arm(base, start, CS_LEN, abort, SIG);
             check(base + CS_OFF, 1);
         }
         // Descriptor in kernel space.
-        check(task_size() as u64, 1);
+        check(task_size().get(), 1);
         // Descriptor, or signature, in unmapped memory: a fault.
         check(none, 0);
         arm(base, start, CS_LEN, none + 64, SIG);
@@ -278,7 +299,12 @@ mod tests {
         assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
         let mut regs = regs_at(start);
         t.set_user_irq_for_test(1);
-        assert!(cs::update::<true>(&mut ua(), t, &mut regs, base + CS_OFF));
+        assert!(cs::update::<true>(
+            &mut ua(),
+            t,
+            UserRegs::from(&mut regs),
+            base + CS_OFF
+        ));
         let val = get32(base + urseq::CPU_ID_START as u64);
         if t.legacy_cs_reset() {
             // Rewritten with a CPU number: the cached-pointer tag is gone.
@@ -308,7 +334,12 @@ mod tests {
             let ids = ids_now(t);
             let mut regs = regs_at(base + START_OFF);
             t.clear_error();
-            assert!(exit::update_usr::<true>(&mut ua(), t, &mut regs, &ids));
+            assert!(exit::update_usr::<true>(
+                &mut ua(),
+                t,
+                UserRegs::from(&mut regs),
+                &ids
+            ));
             assert_eq!(get32(base + urseq::CPU_ID_START as u64), Ok(ids.cpu_id));
             assert_eq!(get32(base + urseq::CPU_ID as u64), Ok(ids.cpu_id));
             assert_eq!(get32(base + urseq::NODE_ID as u64), Ok(ids.node_id));
@@ -318,7 +349,7 @@ mod tests {
             // User space scribbles on cpu_id_start (as TCMalloc does).
             assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
             t.clear_error();
-            let ok = exit::update_usr::<true>(&mut ua(), t, &mut regs, &ids);
+            let ok = exit::update_usr::<true>(&mut ua(), t, UserRegs::from(&mut regs), &ids);
             if version > 1 || keys::debug() {
                 // Read-only for RSEQ ABI V2, and for every registration in
                 // debug mode (rseq_debug=1): invalid, nothing written.

@@ -35,9 +35,22 @@ pub(crate) struct Fault;
 
 /// `TASK_SIZE` of the current task.
 #[inline(always)]
-pub(crate) fn task_size() -> usize {
+pub(crate) fn task_size() -> TaskSize {
     // SAFETY: Reads the task size of the current task; no preconditions.
-    unsafe { bindings::rseq_task_size() }
+    TaskSize(unsafe { bindings::rseq_task_size() } as u64)
+}
+
+/// `TASK_SIZE`, as [`task_size`] read it: the bound below which an address
+/// is a user address. Only [`task_size`] makes one, so code may rely on it.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskSize(u64);
+
+impl TaskSize {
+    /// The value.
+    #[inline(always)]
+    pub(crate) fn get(self) -> u64 {
+        self.0
+    }
 }
 
 mod private {
@@ -52,9 +65,8 @@ pub(crate) trait UserScalar: private::Sealed + Copy {
     ///
     /// # Safety
     ///
-    /// A user access window is open and `p` is a user address whose
-    /// `size_of::<Self>()` bytes lie in the range the window covers, or
-    /// below `TASK_SIZE`.
+    /// A user access window is open and the `size_of::<Self>()` bytes at
+    /// `p` lie in the range the window covers, or in user space.
     unsafe fn get_in_window(p: *const Self) -> Result<Self, Fault>;
 
     /// `unsafe_put_user()`.
@@ -66,7 +78,12 @@ pub(crate) trait UserScalar: private::Sealed + Copy {
 
     /// `get_user()`: checks `p` with `access_ok()` itself; may fault and
     /// sleep.
-    fn get_user(p: UserPtr) -> Result<Self, Fault>;
+    ///
+    /// # Safety
+    ///
+    /// No user access window is open (it would be closed by this one's
+    /// end); [`UserAccessDisabled::get_user`] is the safe form.
+    unsafe fn get_user(p: UserPtr) -> Result<Self, Fault>;
 }
 
 /// Implements [`UserScalar`] for a type with its helpers.
@@ -95,10 +112,11 @@ macro_rules! user_scalar {
             }
 
             #[inline(always)]
-            fn get_user(p: UserPtr) -> Result<Self, Fault> {
+            unsafe fn get_user(p: UserPtr) -> Result<Self, Fault> {
                 let mut val = 0;
                 // SAFETY: `get_user()` checks the address with `access_ok()`
-                // and catches faults; any value of `p` is fine.
+                // and catches faults, so any value of `p` is fine; no window
+                // is open (caller guarantee).
                 match unsafe { bindings::$get_user(&mut val, p.as_const_ptr().cast()) } {
                     0 => Ok(val),
                     _ => Err(Fault),
@@ -121,12 +139,16 @@ user_scalar!(
     rseq_get_user_u64
 );
 
-/// A user address for which `access_ok(ptr, LEN)` holds.
+/// A user address whose `LEN` bytes were checked with `access_ok()`.
 ///
 /// # Invariants
 ///
-/// `access_ok(self.0, LEN)` holds in the address space of the current
-/// task.
+/// The `LEN` bytes at `self.0` are user space addresses of the current
+/// task: `access_ok(self.0, LEN)` held when they were checked, and the
+/// address space cannot have shrunk below them since. (On arm64 a tagged
+/// address may stop passing `access_ok()` when the task turns the tagged
+/// address ABI off; the hardware ignores the tag of a user address, so the
+/// access still goes to user space.)
 #[derive(Clone, Copy)]
 pub(crate) struct CheckedUserPtr<const LEN: usize>(UserPtr);
 
@@ -135,10 +157,10 @@ impl<const LEN: usize> CheckedUserPtr<LEN> {
     ///
     /// # Safety
     ///
-    /// `access_ok(p, LEN)` holds in the address space of the current task
-    /// (for instance it was checked when `p` was registered, and the
-    /// address space cannot have changed since without `p` being
-    /// forgotten).
+    /// The `LEN` bytes at `p` are user space addresses of the current task
+    /// (for instance `access_ok(p, LEN)` was checked when `p` was
+    /// registered, and the address space cannot have changed since without
+    /// `p` being forgotten).
     #[inline(always)]
     pub(crate) unsafe fn new_unchecked(p: UserPtr) -> Self {
         // INVARIANT: Guaranteed by the caller.
@@ -162,11 +184,28 @@ pub(crate) trait Writable: private::Sealed {}
 impl private::Sealed for ReadWrite {}
 impl Writable for ReadWrite {}
 
+/// Fails the build unless a `T` fits in a page: where user pointers are
+/// masked instead of checked (x86_64), a pointer beyond the user address
+/// space becomes the start of the guard page at its top, so only accesses
+/// within a page of the window's start are sure to fault there.
+#[inline(always)]
+fn const_assert_small<T>() {
+    kernel::const_assert!(
+        size_of::<T>() <= bindings::PAGE_SIZE,
+        "a user access window covers at most a page"
+    );
+}
+
 /// Proof that no user access window is open in this context.
 ///
 /// Opening a window borrows the token mutably until the window closes, so
 /// the code inside cannot open another one. Not `Send`: the proof holds for
 /// the context which made it.
+///
+/// # Invariants
+///
+/// While the token is not borrowed by an open window, no user access
+/// window is open in the context which made it.
 pub(crate) struct UserAccessDisabled(PhantomData<*mut ()>);
 
 impl UserAccessDisabled {
@@ -179,6 +218,15 @@ impl UserAccessDisabled {
     #[inline(always)]
     pub(crate) unsafe fn assume() -> Self {
         Self(PhantomData)
+    }
+
+    /// `get_user()` of the `U` at `p`, outside any window: checks `p` with
+    /// `access_ok()` itself; may fault and sleep.
+    #[inline(always)]
+    pub(crate) fn get_user<U: UserScalar>(&mut self, p: UserPtr) -> Result<U, Fault> {
+        // SAFETY: No window is open (type invariant of the token, which this
+        // borrows).
+        unsafe { U::get_user(p) }
     }
 
     /// Runs `f` with a read/write window on the `T` at `p`, as
@@ -194,6 +242,7 @@ impl UserAccessDisabled {
         p: UserPtr,
         f: impl InWindow<T, ReadWrite, Output = Result<R, E>>,
     ) -> Result<R, E> {
+        const_assert_small::<T>();
         let mut base = p.as_mut_ptr();
         // SAFETY: The helper only opens the window and updates `base`; a
         // rejected range returns false and leaves the window closed.
@@ -221,6 +270,7 @@ impl UserAccessDisabled {
         p: UserPtr,
         f: impl InWindow<T, Read, Output = Result<R, E>>,
     ) -> Result<R, E> {
+        const_assert_small::<T>();
         let mut base = p.as_const_ptr();
         // SAFETY: As in `read_write()`, for a read window.
         if !unsafe { bindings::rseq_user_read_access_begin(&mut base, size_of::<T>()) } {
@@ -272,7 +322,8 @@ impl<T, M, U: UserScalar, const OFF: usize> InWindow<T, M> for Get<U, OFF> {
 }
 
 /// Writes a `U` at byte offset `OFF` of the `T`: one access as an
-/// [`InWindow`].
+/// [`InWindow`]. (Only the KUnit tests use it so far.)
+#[allow(dead_code)]
 pub(crate) struct Put<U, const OFF: usize>(pub(crate) U);
 
 impl<T, M: Writable, U: UserScalar, const OFF: usize> InWindow<T, M> for Put<U, OFF> {
@@ -324,7 +375,7 @@ impl<T, M> UserWindow<'_, T, M> {
     ///
     /// # Safety
     ///
-    /// `p` and the `size_of::<U>()` bytes after it lie below `TASK_SIZE`.
+    /// The `size_of::<U>()` bytes at `p` lie below `TASK_SIZE`.
     #[inline(always)]
     pub(crate) unsafe fn get_unchecked<U: UserScalar>(&self, p: UserPtr) -> Result<U, Fault> {
         // SAFETY: A window is open (type invariant) and `p` is in user
@@ -357,8 +408,8 @@ impl<T, M: Writable> UserWindow<'_, T, M> {
         );
         let p = p.get().wrapping_byte_add(OFF).as_mut_ptr();
         // SAFETY: A writable window is open (type invariant) and the field
-        // lies in a range for which `access_ok()` holds (`CheckedUserPtr`
-        // invariant and the assertion above).
+        // lies in user space (`CheckedUserPtr` invariant and the assertion
+        // above).
         unsafe { val.put_in_window(p.cast::<U>()) }
     }
 }

@@ -109,15 +109,17 @@ handwritten_series() {
 # Fixed identity and dates: the same inputs give the same commit.
 commit_rust_sources() {
 	local wt=$1 f
-	git -C "$wt" apply --index "$TOP/scripts/rust-patch/hooks.diff"
+	# Called as "commit_rust_sources ... || die": errexit is off in here.
+	git -C "$wt" apply --index "$TOP/scripts/rust-patch/hooks.diff" || return 1
 	for f in "$TOP"/rust/*.rs; do
-		cp "$f" "$wt/kernel/rseq_rs/"
+		cp "$f" "$wt/kernel/rseq_rs/" || return 1
 	done
-	git -C "$wt" add -f kernel/rseq_rs
+	git -C "$wt" add -f kernel/rseq_rs || return 1
 	GIT_AUTHOR_NAME='Seed 79e8896b maintainers' \
 	GIT_AUTHOR_EMAIL='maintainers@users.noreply.b-seed-79e8896b.example' \
 	GIT_AUTHOR_DATE='2026-11-30T00:00:00Z' GIT_COMMITTER_DATE='2026-11-30T00:00:00Z' \
-		git -C "$wt" commit -q -F "$TOP/scripts/rust-patch/msg"
+		git -C "$wt" -c commit.gpgsign=false -c commit.cleanup=verbatim \
+		commit -q -F "$TOP/scripts/rust-patch/msg"
 }
 
 # build_ext_module ARCH DIR [BUILD]: build the out-of-tree module from a
