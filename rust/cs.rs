@@ -5,7 +5,8 @@
 //! C header: [`include/linux/rseq_entry.h`](srctree/include/linux/rseq_entry.h)
 //! (`rseq_update_user_cs()`, `rseq_debug_update_user_cs()`).
 
-use crate::task::{stats, stats::Stat, trace, urseq, Task, ORIG_RSEQ_SIZE};
+use crate::task::stats::{Context, Slow, Stat};
+use crate::task::{trace, urseq, Task, ORIG_RSEQ_SIZE};
 use crate::uaccess::{
     task_size, Fault, InWindow, ReadWrite, TaskSize, UserAccessDisabled, UserWindow,
 };
@@ -175,9 +176,9 @@ fn invalidate(w: &CsWindow<'_>, t: Task) -> Result<(), Fault> {
 
 /// The clear outcome, inside the window: `rseq_cs` invalidated.
 #[inline(always)]
-fn clear<const SLOW: bool>(w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> {
+fn clear(ctx: impl Context, w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> {
     invalidate(w, t)?;
-    stats::inc::<SLOW>(Stat::Clear);
+    ctx.inc(Stat::Clear);
     Ok(Outcome::Clear)
 }
 
@@ -185,7 +186,8 @@ fn clear<const SLOW: bool>(w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> 
 /// instruction pointer moved to the abort handler. `v` is `[ip, start_ip,
 /// offset, abort_ip]`, kept for the trace event.
 #[inline(always)]
-fn abort<const SLOW: bool>(
+fn abort(
+    ctx: impl Context,
     w: &CsWindow<'_>,
     t: Task,
     regs: UserRegs<'_>,
@@ -195,7 +197,7 @@ fn abort<const SLOW: bool>(
     invalidate(w, t)?;
     let mut regs = regs;
     regs.set_ip(abort_ip);
-    stats::inc::<SLOW>(Stat::Fixup);
+    ctx.inc(Stat::Fixup);
     Ok(Outcome::Abort {
         ip,
         start_ip,
@@ -216,18 +218,19 @@ fn abort<const SLOW: bool>(
 ///
 /// # Context
 ///
-/// The fast path (`SLOW == false`) runs with interrupts and page faults
-/// disabled; the slow path and signal delivery (`SLOW == true`) are
-/// preemptible and may fault. `regs` must be the user register frame of
+/// The fast path ([`Fast`](crate::task::stats::Fast)) runs with interrupts
+/// and page faults disabled; the slow path and signal delivery
+/// ([`Slow`]) are preemptible and may fault. `regs` must be the user register frame of
 /// the current task `t`.
 #[inline(always)]
-pub(crate) fn update<const SLOW: bool>(
+pub(crate) fn update(
+    ctx: impl Context,
     ua: &mut UserAccessDisabled,
     t: Task,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
-    stats::inc::<SLOW>(Stat::Cs);
+    ctx.inc(Stat::Cs);
 
     let tasksize = task_size();
     if csaddr >= tasksize.get() {
@@ -239,13 +242,14 @@ pub(crate) fn update<const SLOW: bool>(
         return debug_update(ua, t, regs, csaddr);
     }
 
-    evaluate::<SLOW, false>(ua, t, regs, csaddr, tasksize).finish(t)
+    evaluate::<_, false>(ctx, ua, t, regs, csaddr, tasksize).finish(t)
 }
 
 /// Opens the window on the descriptor at `csaddr` and evaluates it, with
 /// the checks of debug mode if `DEBUG`.
 #[inline(always)]
-fn evaluate<const SLOW: bool, const DEBUG: bool>(
+fn evaluate<C: Context, const DEBUG: bool>(
+    ctx: C,
     ua: &mut UserAccessDisabled,
     t: Task,
     regs: UserRegs<'_>,
@@ -261,24 +265,24 @@ fn evaluate<const SLOW: bool, const DEBUG: bool>(
     };
     let ucs = UserPtr::from_addr(csaddr as usize);
     // The window closes before any trace event or signal.
-    let outcome = ua.read_write(ucs, Evaluate::<SLOW, DEBUG>(a));
+    let outcome = ua.read_write(ucs, Evaluate::<C, DEBUG>(ctx, a));
     outcome.unwrap_or_else(Outcome::from)
 }
 
 /// The evaluation inside the window on the descriptor.
-struct Evaluate<'a, const SLOW: bool, const DEBUG: bool>(CsArgs<'a>);
+struct Evaluate<'a, C, const DEBUG: bool>(C, CsArgs<'a>);
 
-impl<const SLOW: bool, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
-    for Evaluate<'_, SLOW, DEBUG>
+impl<C: Context, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
+    for Evaluate<'_, C, DEBUG>
 {
     type Output = Result<Outcome, Fault>;
 
     #[inline(always)]
     fn run(self, w: &CsWindow<'_>) -> Result<Outcome, Fault> {
         if DEBUG {
-            debug_evaluate_in(w, self.0)
+            debug_evaluate_in(w, self.1)
         } else {
-            evaluate_in::<SLOW>(w, self.0)
+            evaluate_in(self.0, w, self.1)
         }
     }
 }
@@ -295,7 +299,7 @@ struct CsArgs<'a> {
 
 /// The body of [`evaluate`], inside the window: everything inlined.
 #[inline(always)]
-fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
+fn evaluate_in(ctx: impl Context, w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
     let CsArgs {
         t,
         regs,
@@ -309,7 +313,7 @@ fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outc
 
     // No sanity checks: if outside, just clear the critical section.
     if ip.wrapping_sub(start_ip) >= offset {
-        return clear::<SLOW>(w, t);
+        return clear(ctx, w, t);
     }
 
     // In user space (x86 IRET would return to the kernel) and preceded by
@@ -321,7 +325,7 @@ fn evaluate_in<const SLOW: bool>(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outc
         return Ok(Outcome::Invalid);
     }
 
-    abort::<SLOW>(w, t, regs, [ip, start_ip, offset, abort_ip])
+    abort(ctx, w, t, regs, [ip, start_ip, offset, abort_ip])
 }
 
 /// `rseq_debug_update_user_cs()`: the full validation of debug mode.
@@ -342,7 +346,7 @@ pub(crate) fn debug_update(
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
-    evaluate::<true, true>(ua, t, regs, csaddr, task_size()).finish(t)
+    evaluate::<_, true>(Slow, ua, t, regs, csaddr, task_size()).finish(t)
 }
 
 /// The body of [`evaluate`] in debug mode, inside the window: everything
@@ -361,7 +365,7 @@ fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> 
         return Ok(Outcome::Invalid);
     }
     if ip < start_ip {
-        return clear::<true>(w, t);
+        return clear(Slow, w, t);
     }
 
     let offset = w.get::<u64, { ucs::POST_COMMIT_OFFSET }>()?;
@@ -371,7 +375,7 @@ fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> 
         return Ok(Outcome::Invalid);
     }
     if ip >= cs_end {
-        return clear::<true>(w, t);
+        return clear(Slow, w, t);
     }
 
     let abort_ip = w.get::<u64, { ucs::ABORT_IP }>()?;
@@ -398,5 +402,5 @@ fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> 
         return Ok(Outcome::Invalid);
     }
 
-    abort::<true>(w, t, regs, [ip, start_ip, offset, abort_ip])
+    abort(Slow, w, t, regs, [ip, start_ip, offset, abort_ip])
 }

@@ -10,10 +10,15 @@
 //! `__rseq_debug_syscall_return()`).
 
 use crate::cs::{self, UserRegs};
-use crate::task::{event, event_mask, keys, stats, stats::Stat, trace, urseq, Ids, Task};
+#[cfg(CONFIG_GENERIC_ENTRY)]
+use crate::task::stats::Fast;
+use crate::task::stats::{Context, Slow, Stat};
+use crate::task::{event, event_mask, keys, trace, urseq, Ids, Task};
 use crate::uaccess::{task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserWindow};
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::cpu::CpuId;
+use kernel::interrupt::LocalInterruptDisabled;
 #[cfg(CONFIG_GENERIC_ENTRY)]
 use kernel::types::NotThreadSafe;
 
@@ -57,16 +62,17 @@ fn slice_clear_user(_w: &RseqWindow<'_>) -> Result<(), Fault> {
 ///
 /// As [`cs::update`].
 #[inline(always)]
-fn set_ids_get_csaddr<const SLOW: bool>(
+fn set_ids_get_csaddr(
+    ctx: impl Context,
     ua: &mut UserAccessDisabled,
     t: Task,
     ids: &Ids,
 ) -> Result<u64, IdsError> {
     let csaddr = ua.read_write(t.usr(), SetIdsGetCsaddr(t, ids))?;
 
-    t.slice_clear_grant::<SLOW>();
+    t.slice_clear_grant(ctx);
     t.set_ids(ids);
-    stats::inc::<SLOW>(Stat::Ids);
+    ctx.inc(Stat::Ids);
     Ok(csaddr)
 }
 
@@ -135,13 +141,14 @@ fn cs_needed(t: Task, csaddr: u64) -> bool {
 ///
 /// As [`cs::update`].
 #[inline(always)]
-pub(crate) fn update_usr<const SLOW: bool>(
+pub(crate) fn update_usr(
+    ctx: impl Context,
     ua: &mut UserAccessDisabled,
     t: Task,
     regs: UserRegs<'_>,
     ids: &Ids,
 ) -> bool {
-    let csaddr = match set_ids::<SLOW>(ua, t, ids) {
+    let csaddr = match set_ids(ctx, ua, t, ids) {
         Some(csaddr) => csaddr,
         None => return false,
     };
@@ -149,14 +156,14 @@ pub(crate) fn update_usr<const SLOW: bool>(
     if !cs_needed(t, csaddr) {
         return true;
     }
-    cs::update::<SLOW>(ua, t, regs, csaddr)
+    cs::update(ctx, ua, t, regs, csaddr)
 }
 
 /// [`set_ids_get_csaddr`] with C's error handling: `None` on failure,
 /// with `fatal` set if user space corrupted a read-only field.
 #[inline(always)]
-fn set_ids<const SLOW: bool>(ua: &mut UserAccessDisabled, t: Task, ids: &Ids) -> Option<u64> {
-    match set_ids_get_csaddr::<SLOW>(ua, t, ids) {
+fn set_ids(ctx: impl Context, ua: &mut UserAccessDisabled, t: Task, ids: &Ids) -> Option<u64> {
+    match set_ids_get_csaddr(ctx, ua, t, ids) {
         Ok(csaddr) => Some(csaddr),
         Err(IdsError::Corrupted) => {
             t.set_fatal(1);
@@ -219,6 +226,10 @@ pub(crate) unsafe extern "C" fn exit_user_update(
     let t = unsafe { Task::from_raw(t) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
+    // SAFETY: The entry code calls this with interrupts disabled, and they
+    // stay disabled until it returns.
+    let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
+    let ctx = Fast::new(irq);
     // Interrupts are disabled: faults must not be resolved here.
     let pf = PagefaultGuard::new();
 
@@ -229,19 +240,19 @@ pub(crate) unsafe extern "C" fn exit_user_update(
             Ok(csaddr) => csaddr,
             Err(Fault) => return false,
         };
-        t.slice_clear_grant::<false>();
+        t.slice_clear_grant(ctx);
 
         if keys::debug() || csaddr != 0 {
             // SAFETY: `regs` is the user frame of `t` (caller guarantee).
             let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
-            return fast_cs(pf, ua, t, regs, csaddr);
+            return fast_cs(pf, ua, ctx, t, regs, csaddr);
         }
         return true;
     }
 
-    let cpu = t.cpu();
+    let cpu = t.cpu(irq);
     let ids = Ids {
-        cpu_id: cpu,
+        cpu_id: cpu.as_u32(),
         mm_cid: t.mm_cid(),
         node_id: cpu_to_node(cpu),
     };
@@ -249,19 +260,19 @@ pub(crate) unsafe extern "C" fn exit_user_update(
     // the out-of-line tail: the common case, IDs written and no section,
     // then needs no callee-saved register (C inlines all of this into the
     // exit path; a called function pays its own prologue).
-    let csaddr = match set_ids::<false>(&mut ua, t, &ids) {
+    let csaddr = match set_ids(ctx, &mut ua, t, &ids) {
         Some(csaddr) => csaddr,
         None => return false,
     };
     if trace::update_enabled() {
         // SAFETY: `regs` is the user frame of `t` (caller guarantee).
         let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
-        return fast_traced(pf, ua, t, regs, csaddr);
+        return fast_traced(pf, ua, ctx, t, regs, csaddr);
     }
     if cs_needed(t, csaddr) {
         // SAFETY: `regs` is the user frame of `t` (caller guarantee).
         let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
-        return fast_cs(pf, ua, t, regs, csaddr);
+        return fast_cs(pf, ua, ctx, t, regs, csaddr);
     }
     true
 }
@@ -281,11 +292,12 @@ pub(crate) unsafe extern "C" fn exit_user_update(
 fn fast_cs(
     _pf: PagefaultGuard,
     mut ua: UserAccessDisabled,
+    ctx: Fast<'_>,
     t: Task,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
-    cs::update::<false>(&mut ua, t, regs, csaddr)
+    cs::update(ctx, &mut ua, t, regs, csaddr)
 }
 
 /// The `rseq_update` tracepoint after an ID update on the fast path, then
@@ -300,6 +312,7 @@ fn fast_cs(
 fn fast_traced(
     pf: PagefaultGuard,
     ua: UserAccessDisabled,
+    ctx: Fast<'_>,
     t: Task,
     regs: UserRegs<'_>,
     csaddr: u64,
@@ -308,7 +321,7 @@ fn fast_traced(
     if !cs_needed(t, csaddr) {
         return true;
     }
-    fast_cs(pf, ua, t, regs, csaddr)
+    fast_cs(pf, ua, ctx, t, regs, csaddr)
 }
 
 #[cfg(CONFIG_GENERIC_ENTRY)]
@@ -335,10 +348,29 @@ impl InWindow<bindings::rseq, ReadWrite> for ReadCsaddrClearSlice {
     }
 }
 
+/// `cpu_to_node()`.
 #[inline(always)]
-fn cpu_to_node(cpu: u32) -> u32 {
-    // SAFETY: `cpu` is a possible CPU.
-    unsafe { bindings::cpu_to_node(cpu as i32) as u32 }
+pub(crate) fn cpu_to_node(cpu: CpuId) -> u32 {
+    // SAFETY: `cpu` is a valid CPU ID (type invariant).
+    unsafe { bindings::cpu_to_node(cpu.as_u32() as i32) as u32 }
+}
+
+/// Runs `f` with interrupts disabled, as `scoped_guard(irq)`; the proof
+/// handed to `f` cannot outlive the scope.
+///
+/// # Safety
+///
+/// Interrupts are enabled on entry (they are enabled again at the end).
+#[inline(always)]
+pub(crate) unsafe fn irqs_disabled<R>(f: impl FnOnce(&LocalInterruptDisabled) -> R) -> R {
+    // SAFETY: Enabled on entry (caller guarantee), enabled again below.
+    unsafe { bindings::local_irq_disable() };
+    // SAFETY: Disabled from the line above until `f` has returned, and `f`
+    // cannot keep the reference (its lifetime is the closure call's).
+    let r = f(unsafe { LocalInterruptDisabled::assume_disabled() });
+    // SAFETY: Paired with the disable above.
+    unsafe { bindings::local_irq_enable() };
+    r
 }
 
 /// `rseq_event` bits kept by the slow path: `has_rseq` (all of it, it is
@@ -374,28 +406,28 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
     if t.flags() & bindings::PF_EXITING != 0 {
         return;
     }
-    stats::inc::<true>(Stat::Slowpath);
+    Slow.inc(Stat::Slowpath);
 
     // Read and clear the event with interrupts disabled: a preemption
     // right after sets TIF_NOTIFY_RESUME again and brings us back here.
-    // SAFETY: Paired with the enable below; nothing in between sleeps.
-    unsafe { bindings::local_irq_disable() };
-    let event = t.sched_switch();
-    t.mask_events(SLOWPATH_EVENT_MASK);
-    let cpu_id = t.cpu();
-    let mm_cid = t.mm_cid();
-    // SAFETY: Paired with the disable above.
-    unsafe { bindings::local_irq_enable() };
+    // SAFETY: The slow path runs with interrupts enabled.
+    let (event, cpu_id, mm_cid) = unsafe {
+        irqs_disabled(|irq| {
+            let event = t.sched_switch();
+            t.mask_events(SLOWPATH_EVENT_MASK);
+            (event, t.cpu(irq), t.mm_cid())
+        })
+    };
 
     if event == 0 {
         return;
     }
     let ids = Ids {
-        cpu_id,
+        cpu_id: cpu_id.as_u32(),
         mm_cid,
         node_id: cpu_to_node(cpu_id),
     };
-    if !update_usr::<true>(&mut ua, t, regs, &ids) {
+    if !update_usr(Slow, &mut ua, t, regs, &ids) {
         // Clear the errors, in case this survives magically.
         t.clear_error();
         // SAFETY: Signals the current task.
@@ -415,7 +447,7 @@ fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: UserRegs<'_>) -> bool {
     if csaddr == 0 {
         return true;
     }
-    cs::update::<true>(ua, t, regs, csaddr)
+    cs::update(Slow, ua, t, regs, csaddr)
 }
 
 /// `__rseq_signal_deliver()`: aborts the critical section of the
@@ -438,7 +470,7 @@ pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
     let t = Task::current();
-    stats::inc::<true>(Stat::Signal);
+    Slow.inc(Stat::Signal);
 
     if !handle_cs(&mut ua, t, regs) {
         t.clear_error();

@@ -16,6 +16,7 @@
 mod tests {
     use crate::cs::{self, UserRegs};
     use crate::exit;
+    use crate::task::stats::Slow;
     use crate::task::{event, keys, urseq, Ids, Task, ORIG_RSEQ_SIZE};
     use crate::uaccess::{task_size, Fault, Get, Put, UserAccessDisabled, UserScalar};
     use core::mem::{offset_of, size_of};
@@ -88,13 +89,12 @@ mod tests {
     /// `sys_rseq()` would, with the IDs already written.
     fn register(base: u64, version: u8) -> Task {
         let t = Task::current();
-        let cpu = t.cpu();
-        // SAFETY: `cpu` is the CPU the thread runs on.
-        let node = unsafe { bindings::cpu_to_node(cpu as i32) } as u32;
+        // SAFETY: The test thread runs with interrupts enabled.
+        let cpu = unsafe { exit::irqs_disabled(|irq| t.cpu(irq)) };
         let ids = Ids {
-            cpu_id: cpu,
+            cpu_id: cpu.as_u32(),
             mm_cid: t.mm_cid(),
-            node_id: node,
+            node_id: exit::cpu_to_node(cpu),
         };
         // What sys_rseq() checks with access_ok(): Task::area() relies on it.
         assert!(base != 0 && base + size_of::<bindings::rseq>() as u64 <= task_size().get());
@@ -223,7 +223,8 @@ mod tests {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
                 t.set_user_irq_for_test(1);
-                assert!(cs::update::<true>(
+                assert!(cs::update(
+                    Slow,
                     &mut ua(),
                     t,
                     UserRegs::from(&mut regs),
@@ -236,7 +237,8 @@ mod tests {
             for ip in [start - 1, start + CS_LEN, base + ABORT_OFF] {
                 arm(base, start, CS_LEN, base + ABORT_OFF, SIG);
                 let mut regs = regs_at(ip);
-                assert!(cs::update::<true>(
+                assert!(cs::update(
+                    Slow,
                     &mut ua(),
                     t,
                     UserRegs::from(&mut regs),
@@ -258,7 +260,8 @@ mod tests {
         let check = |csaddr: u64, fatal: u8| {
             let mut regs = regs_at(start);
             t.clear_error();
-            assert!(!cs::update::<true>(
+            assert!(!cs::update(
+                Slow,
                 &mut ua(),
                 t,
                 UserRegs::from(&mut regs),
@@ -299,7 +302,8 @@ mod tests {
         assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
         let mut regs = regs_at(start);
         t.set_user_irq_for_test(1);
-        assert!(cs::update::<true>(
+        assert!(cs::update(
+            Slow,
             &mut ua(),
             t,
             UserRegs::from(&mut regs),
@@ -316,12 +320,12 @@ mod tests {
 
     /// The IDs as the test thread would get them now.
     fn ids_now(t: Task) -> Ids {
-        let cpu = t.cpu();
+        // SAFETY: The test thread runs with interrupts enabled.
+        let cpu = unsafe { exit::irqs_disabled(|irq| t.cpu(irq)) };
         Ids {
-            cpu_id: cpu,
+            cpu_id: cpu.as_u32(),
             mm_cid: t.mm_cid(),
-            // SAFETY: `cpu` is a possible CPU.
-            node_id: unsafe { bindings::cpu_to_node(cpu as i32) } as u32,
+            node_id: exit::cpu_to_node(cpu),
         }
     }
 
@@ -334,7 +338,8 @@ mod tests {
             let ids = ids_now(t);
             let mut regs = regs_at(base + START_OFF);
             t.clear_error();
-            assert!(exit::update_usr::<true>(
+            assert!(exit::update_usr(
+                Slow,
                 &mut ua(),
                 t,
                 UserRegs::from(&mut regs),
@@ -349,7 +354,7 @@ mod tests {
             // User space scribbles on cpu_id_start (as TCMalloc does).
             assert_eq!(put32(base + urseq::CPU_ID_START as u64, TAGGED), Ok(()));
             t.clear_error();
-            let ok = exit::update_usr::<true>(&mut ua(), t, UserRegs::from(&mut regs), &ids);
+            let ok = exit::update_usr(Slow, &mut ua(), t, UserRegs::from(&mut regs), &ids);
             if version > 1 || keys::debug() {
                 // Read-only for RSEQ ABI V2, and for every registration in
                 // debug mode (rseq_debug=1): invalid, nothing written.

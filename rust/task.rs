@@ -11,6 +11,8 @@ use crate::uaccess::CheckedUserPtr;
 use core::mem::{offset_of, size_of};
 use core::ptr::{addr_of, addr_of_mut};
 use kernel::bindings;
+use kernel::cpu::CpuId;
+use kernel::interrupt::LocalInterruptDisabled;
 use kernel::types::NotThreadSafe;
 use kernel::uaccess::UserPtr;
 
@@ -234,11 +236,13 @@ impl Task {
         unsafe { (*self.ptr).flags }
     }
 
-    /// The CPU the task runs on, as `task_cpu()`.
+    /// The CPU the task runs on, as `task_cpu()`: stable while interrupts
+    /// are disabled (`_irq`).
     #[inline(always)]
-    pub(crate) fn cpu(self) -> u32 {
-        // SAFETY: `ptr` is a live task.
-        unsafe { bindings::task_cpu(self.ptr) }
+    pub(crate) fn cpu(self, _irq: &LocalInterruptDisabled) -> CpuId {
+        // SAFETY: `ptr` is a live task, and `task_cpu()` of a task is a
+        // valid CPU ID.
+        unsafe { CpuId::from_u32_unchecked(bindings::task_cpu(self.ptr)) }
     }
 
     /// The MM concurrency ID, as `task_mm_cid()`.
@@ -371,15 +375,15 @@ impl Task {
         }
     }
 
-    /// `rseq_slice_clear_grant()`; `SLOW` as in [`stats::inc`].
+    /// `rseq_slice_clear_grant()`, counting in the context `_ctx`.
     #[inline(always)]
-    pub(crate) fn slice_clear_grant<const SLOW: bool>(self) {
+    pub(crate) fn slice_clear_grant(self, _ctx: impl stats::Context) {
         #[cfg(CONFIG_RSEQ_SLICE_EXTENSION)]
         // SAFETY: `data()` points into a live task.
         unsafe {
             let granted = addr_of_mut!((*self.data()).slice.state.__bindgen_anon_1.granted);
             if cfg!(CONFIG_RSEQ_STATS) && granted.read() != 0 {
-                stats::inc::<SLOW>(stats::Stat::SRevoked);
+                _ctx.inc(stats::Stat::SRevoked);
             }
             granted.write(0);
         }
@@ -485,6 +489,11 @@ pub(crate) mod keys {
 
 /// `struct rseq_stats`, as `rseq_stat_inc()`.
 pub(crate) mod stats {
+    #[cfg(CONFIG_GENERIC_ENTRY)]
+    use core::marker::PhantomData;
+    #[cfg(CONFIG_GENERIC_ENTRY)]
+    use kernel::interrupt::LocalInterruptDisabled;
+
     /// The counters which the exit work increments. Without
     /// CONFIG_RSEQ_STATS (or the slice extension) some are never read, so
     /// `allow`, not `expect`, which would be unfulfilled otherwise.
@@ -500,18 +509,43 @@ pub(crate) mod stats {
         SRevoked,
     }
 
-    /// Increments a counter. `SLOW` is the preemptible slow path
-    /// (`this_cpu_inc()`), otherwise interrupts are disabled
-    /// (`raw_cpu_inc()`), as `RSEQ_BUILD_SLOW_PATH` selects in C.
+    /// Where the exit work runs, as C's `RSEQ_BUILD_SLOW_PATH` split,
+    /// which decides how the statistics count.
+    pub(crate) trait Context: Copy {
+        /// Increments a counter.
+        fn inc(self, stat: Stat);
+    }
+
+    /// Interrupts disabled (the generic entry fast path): `raw_cpu_inc()`.
+    #[cfg(CONFIG_GENERIC_ENTRY)]
+    #[derive(Clone, Copy)]
+    pub(crate) struct Fast<'a>(PhantomData<&'a LocalInterruptDisabled>);
+
+    #[cfg(CONFIG_GENERIC_ENTRY)]
+    impl<'a> Fast<'a> {
+        /// The context while `_irq` proves interrupts disabled.
+        #[inline(always)]
+        pub(crate) fn new(_irq: &'a LocalInterruptDisabled) -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    /// Preemptible (the TIF_NOTIFY_RESUME slow path, signal delivery, the
+    /// out-of-line debug checks): `this_cpu_inc()`.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Slow;
+
+    /// The counter of `stat` in `struct rseq_stats` (per-CPU offset not
+    /// applied).
+    #[cfg(CONFIG_RSEQ_STATS)]
     #[inline(always)]
-    pub(crate) fn inc<const SLOW: bool>(_stat: Stat) {
-        #[cfg(CONFIG_RSEQ_STATS)]
-        // SAFETY: `rseq_stats` is a per-CPU variable defined by C; the
-        // helpers apply the per-CPU offset of the running CPU.
+    fn counter(stat: Stat) -> *mut kernel::ffi::c_ulong {
+        use core::ptr::addr_of_mut;
+        use kernel::bindings::rseq_stats as s;
+        // SAFETY: Only the addresses of the fields of the per-CPU variable
+        // `rseq_stats` defined by C are taken.
         unsafe {
-            use core::ptr::addr_of_mut;
-            use kernel::bindings::rseq_stats as s;
-            let p = match _stat {
+            match stat {
                 Stat::Signal => addr_of_mut!(s.signal),
                 Stat::Slowpath => addr_of_mut!(s.slowpath),
                 Stat::Ids => addr_of_mut!(s.ids),
@@ -519,12 +553,33 @@ pub(crate) mod stats {
                 Stat::Clear => addr_of_mut!(s.clear),
                 Stat::Fixup => addr_of_mut!(s.fixup),
                 Stat::SRevoked => addr_of_mut!(s.s_revoked),
-            };
-            if SLOW {
-                kernel::bindings::rseq_stat_this_inc(p);
-            } else {
-                kernel::bindings::rseq_stat_raw_inc(p);
             }
+        }
+    }
+
+    #[cfg(CONFIG_GENERIC_ENTRY)]
+    impl Context for Fast<'_> {
+        #[inline(always)]
+        fn inc(self, _stat: Stat) {
+            #[cfg(CONFIG_RSEQ_STATS)]
+            // SAFETY: A counter of the per-CPU `rseq_stats`; interrupts are
+            // disabled (`Fast` holds the proof), so the CPU cannot change
+            // under the increment.
+            unsafe {
+                kernel::bindings::rseq_stat_raw_inc(counter(_stat))
+            };
+        }
+    }
+
+    impl Context for Slow {
+        #[inline(always)]
+        fn inc(self, _stat: Stat) {
+            #[cfg(CONFIG_RSEQ_STATS)]
+            // SAFETY: A counter of the per-CPU `rseq_stats`;
+            // `this_cpu_inc()` is safe in any context.
+            unsafe {
+                kernel::bindings::rseq_stat_this_inc(counter(_stat))
+            };
         }
     }
 }
