@@ -48,7 +48,7 @@ impl Outcome {
     /// Applies the C convention: `fatal` set for [`Outcome::Invalid`],
     /// the trace event for an abort, and `true` if the section was valid.
     #[inline(always)]
-    pub(crate) fn finish(self, t: Task) -> bool {
+    pub(crate) fn finish(self, t: Task<'_>) -> bool {
         match self {
             Outcome::Abort {
                 ip,
@@ -166,7 +166,7 @@ fn read_sig(w: &CsWindow<'_>, abort_ip: u64, tasksize: TaskSize) -> Result<u32, 
 /// `rseq_ids::cpu_id`), not the current CPU: debug mode's read-only checks
 /// compare against it, and a task which migrated has the ID update pending.
 #[inline(always)]
-fn invalidate(w: &CsWindow<'_>, t: Task) -> Result<(), Fault> {
+fn invalidate(w: &CsWindow<'_>, t: Task<'_>) -> Result<(), Fault> {
     w.put_to::<u64, { urseq::RSEQ_CS }, ORIG_RSEQ_SIZE>(t.area(), 0)?;
     if t.legacy_cs_reset() {
         w.put_to::<u32, { urseq::CPU_ID_START }, ORIG_RSEQ_SIZE>(t.area(), t.ids().cpu_id)?;
@@ -176,7 +176,7 @@ fn invalidate(w: &CsWindow<'_>, t: Task) -> Result<(), Fault> {
 
 /// The clear outcome, inside the window: `rseq_cs` invalidated.
 #[inline(always)]
-fn clear(ctx: impl Context, w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault> {
+fn clear(ctx: impl Context, w: &CsWindow<'_>, t: Task<'_>) -> Result<Outcome, Fault> {
     invalidate(w, t)?;
     ctx.inc(Stat::Clear);
     Ok(Outcome::Clear)
@@ -189,7 +189,7 @@ fn clear(ctx: impl Context, w: &CsWindow<'_>, t: Task) -> Result<Outcome, Fault>
 fn abort(
     ctx: impl Context,
     w: &CsWindow<'_>,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     v: [u64; 4],
 ) -> Result<Outcome, Fault> {
@@ -226,7 +226,7 @@ fn abort(
 pub(crate) fn update(
     ctx: impl Context,
     ua: &mut UserAccessDisabled,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
@@ -251,7 +251,7 @@ pub(crate) fn update(
 fn evaluate<C: Context, const DEBUG: bool>(
     ctx: C,
     ua: &mut UserAccessDisabled,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     csaddr: u64,
     tasksize: TaskSize,
@@ -289,7 +289,7 @@ impl<C: Context, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
 
 /// What the evaluation inside the window works with.
 struct CsArgs<'a> {
-    t: Task,
+    t: Task<'a>,
     regs: UserRegs<'a>,
     /// The instruction pointer in `regs`.
     ip: u64,
@@ -342,7 +342,7 @@ fn evaluate_in(ctx: impl Context, w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Out
 #[inline(never)]
 pub(crate) fn debug_update(
     ua: &mut UserAccessDisabled,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {

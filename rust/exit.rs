@@ -65,7 +65,7 @@ fn slice_clear_user(_w: &RseqWindow<'_>) -> Result<(), Fault> {
 fn set_ids_get_csaddr(
     ctx: impl Context,
     ua: &mut UserAccessDisabled,
-    t: Task,
+    t: Task<'_>,
     ids: &Ids,
 ) -> Result<u64, IdsError> {
     let csaddr = ua.read_write(t.usr(), SetIdsGetCsaddr(t, ids))?;
@@ -77,7 +77,7 @@ fn set_ids_get_csaddr(
 }
 
 /// The body of [`set_ids_get_csaddr`], inside the window.
-struct SetIdsGetCsaddr<'a>(Task, &'a Ids);
+struct SetIdsGetCsaddr<'a>(Task<'a>, &'a Ids);
 
 impl InWindow<bindings::rseq, ReadWrite> for SetIdsGetCsaddr<'_> {
     type Output = Result<u64, IdsError>;
@@ -90,7 +90,7 @@ impl InWindow<bindings::rseq, ReadWrite> for SetIdsGetCsaddr<'_> {
 }
 
 #[inline(always)]
-fn set_ids_get_csaddr_in(w: &RseqWindow<'_>, t: Task, ids: &Ids) -> Result<u64, IdsError> {
+fn set_ids_get_csaddr_in(w: &RseqWindow<'_>, t: Task<'_>, ids: &Ids) -> Result<u64, IdsError> {
     if keys::debug() || t.v2() {
         let cached = t.ids();
         let cpu_id = w.get::<u32, { urseq::CPU_ID_START }>()?;
@@ -125,7 +125,7 @@ fn set_ids_get_csaddr_in(w: &RseqWindow<'_>, t: Task, ids: &Ids) -> Result<u64, 
 /// after the ID update: only if the task was interrupted in user mode (or
 /// debug mode is on, or the architecture does not track that).
 #[inline(always)]
-fn cs_needed(t: Task, csaddr: u64) -> bool {
+fn cs_needed(t: Task<'_>, csaddr: u64) -> bool {
     // No side effects: the cheapest test, and the likely outcome, first.
     csaddr != 0 && (!cfg!(CONFIG_GENERIC_IRQ_ENTRY) || keys::debug() || t.user_irq() != 0)
 }
@@ -144,7 +144,7 @@ fn cs_needed(t: Task, csaddr: u64) -> bool {
 pub(crate) fn update_usr(
     ctx: impl Context,
     ua: &mut UserAccessDisabled,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     ids: &Ids,
 ) -> bool {
@@ -162,7 +162,7 @@ pub(crate) fn update_usr(
 /// [`set_ids_get_csaddr`] with C's error handling: `None` on failure,
 /// with `fatal` set if user space corrupted a read-only field.
 #[inline(always)]
-fn set_ids(ctx: impl Context, ua: &mut UserAccessDisabled, t: Task, ids: &Ids) -> Option<u64> {
+fn set_ids(ctx: impl Context, ua: &mut UserAccessDisabled, t: Task<'_>, ids: &Ids) -> Option<u64> {
     match set_ids_get_csaddr(ctx, ua, t, ids) {
         Ok(csaddr) => Some(csaddr),
         Err(IdsError::Corrupted) => {
@@ -293,7 +293,7 @@ fn fast_cs(
     _pf: PagefaultGuard,
     mut ua: UserAccessDisabled,
     ctx: Fast<'_>,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
@@ -313,7 +313,7 @@ fn fast_traced(
     pf: PagefaultGuard,
     ua: UserAccessDisabled,
     ctx: Fast<'_>,
-    t: Task,
+    t: Task<'_>,
     regs: UserRegs<'_>,
     csaddr: u64,
 ) -> bool {
@@ -326,16 +326,16 @@ fn fast_traced(
 
 #[cfg(CONFIG_GENERIC_ENTRY)]
 #[inline(always)]
-fn read_csaddr_clear_slice(ua: &mut UserAccessDisabled, t: Task) -> Result<u64, Fault> {
+fn read_csaddr_clear_slice(ua: &mut UserAccessDisabled, t: Task<'_>) -> Result<u64, Fault> {
     ua.read_write(t.usr(), ReadCsaddrClearSlice(t))
 }
 
 /// The body of [`read_csaddr_clear_slice`], inside the window.
 #[cfg(CONFIG_GENERIC_ENTRY)]
-struct ReadCsaddrClearSlice(Task);
+struct ReadCsaddrClearSlice<'a>(Task<'a>);
 
 #[cfg(CONFIG_GENERIC_ENTRY)]
-impl InWindow<bindings::rseq, ReadWrite> for ReadCsaddrClearSlice {
+impl InWindow<bindings::rseq, ReadWrite> for ReadCsaddrClearSlice<'_> {
     type Output = Result<u64, Fault>;
 
     #[inline(always)]
@@ -402,7 +402,8 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
     let regs = unsafe { UserRegs::from_raw(regs) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
-    let t = Task::current();
+    // SAFETY: `current`, used only until this function returns.
+    let t = unsafe { Task::from_raw(kernel::task::Task::current_raw()) };
     if t.flags() & bindings::PF_EXITING != 0 {
         return;
     }
@@ -438,7 +439,7 @@ pub(crate) unsafe extern "C" fn handle_slowpath(regs: *mut bindings::pt_regs) {
 /// `rseq_handle_cs()`: reads `rseq_cs` in a read-only window and
 /// evaluates it.
 #[inline(always)]
-fn handle_cs(ua: &mut UserAccessDisabled, t: Task, regs: UserRegs<'_>) -> bool {
+fn handle_cs(ua: &mut UserAccessDisabled, t: Task<'_>, regs: UserRegs<'_>) -> bool {
     let csaddr = match ua.read::<bindings::rseq, _, _>(t.usr(), Get::<u64, { urseq::RSEQ_CS }>::NEW)
     {
         Ok(csaddr) => csaddr,
@@ -469,7 +470,8 @@ pub(crate) unsafe extern "C" fn signal_deliver(sig: i32, regs: *mut bindings::pt
     let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
-    let t = Task::current();
+    // SAFETY: `current`, used only until this function returns.
+    let t = unsafe { Task::from_raw(kernel::task::Task::current_raw()) };
     Slow.inc(Stat::Signal);
 
     if !handle_cs(&mut ua, t, regs) {
@@ -499,7 +501,8 @@ pub(crate) unsafe extern "C" fn debug_syscall_return(regs: *mut bindings::pt_reg
     let regs = unsafe { UserRegs::from_raw(NonNull::new_unchecked(regs)) };
     // SAFETY: The caller opened no window, and this is the only token.
     let mut ua = unsafe { UserAccessDisabled::assume() };
-    let t = Task::current();
+    // SAFETY: `current`, used only until this function returns.
+    let t = unsafe { Task::from_raw(kernel::task::Task::current_raw()) };
     if t.has_rseq() == 0 {
         return;
     }

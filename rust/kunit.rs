@@ -87,8 +87,9 @@ mod tests {
 
     /// Registers the rseq area at `base` for the test thread, as
     /// `sys_rseq()` would, with the IDs already written.
-    fn register(base: u64, version: u8) -> Task {
-        let t = Task::current();
+    fn register(base: u64, version: u8) -> Task<'static> {
+        // SAFETY: The test thread's own task, used by the test only.
+        let t = unsafe { Task::from_raw(kernel::task::Task::current_raw()) };
         // SAFETY: The test thread runs with interrupts enabled.
         let cpu = unsafe { exit::irqs_disabled(|irq| t.cpu(irq)) };
         let ids = Ids {
@@ -319,7 +320,7 @@ mod tests {
     }
 
     /// The IDs as the test thread would get them now.
-    fn ids_now(t: Task) -> Ids {
+    fn ids_now(t: Task<'_>) -> Ids {
         // SAFETY: The test thread runs with interrupts enabled.
         let cpu = unsafe { exit::irqs_disabled(|irq| t.cpu(irq)) };
         Ids {

@@ -13,7 +13,7 @@ use core::ptr::{addr_of, addr_of_mut};
 use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::interrupt::LocalInterruptDisabled;
-use kernel::types::NotThreadSafe;
+use kernel::task::CurrentTask;
 use kernel::uaccess::UserPtr;
 
 /// `struct rseq_event` byte by byte, as the C code accesses it.
@@ -137,51 +137,39 @@ pub(crate) mod urseq {
 
 /// The current task and its rseq state.
 ///
-/// # Invariants
-///
-/// `ptr` is `current` of the context which made the value, which cannot
-/// leave that context (not `Send`), so the task lives as long as the
-/// value. Its rseq state is only modified by the task itself on its way to
-/// user space, or on its CPU with interrupts disabled (scheduler,
+/// A [`CurrentTask`] reference, so it cannot leave the task context (not
+/// `Send`). The rseq state is only modified by the task itself on its way
+/// to user space, or on its CPU with interrupts disabled (scheduler,
 /// membarrier IPI), so plain accesses are what C does.
 #[derive(Clone, Copy)]
-pub(crate) struct Task {
-    ptr: *mut bindings::task_struct,
-    _not_send: NotThreadSafe,
-}
+pub(crate) struct Task<'a>(&'a CurrentTask);
 
-impl Task {
-    /// The task running this code.
-    #[inline(always)]
-    pub(crate) fn current() -> Self {
-        // SAFETY: `current` is always valid in task context.
-        let ptr = unsafe { bindings::get_current() };
-        // INVARIANT: `ptr` is `current`.
-        Self {
-            ptr,
-            _not_send: NotThreadSafe,
-        }
-    }
-
-    /// Wraps the task pointer handed in by the C entry code.
+impl<'a> Task<'a> {
+    /// Wraps the task pointer handed in by the C code.
     ///
     /// # Safety
     ///
-    /// `ptr` must be `current`.
-    #[cfg(CONFIG_GENERIC_ENTRY)]
+    /// `ptr` is `current`, and the returned value is not used after the
+    /// caller returns to the C code which handed `ptr` in (the task context
+    /// may end after that, see [`CurrentTask`]).
     #[inline(always)]
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::task_struct) -> Self {
-        // INVARIANT: Guaranteed by the caller.
-        Self {
-            ptr,
-            _not_send: NotThreadSafe,
-        }
+        // CAST: `CurrentTask` is a transparent wrapper of `struct
+        // task_struct`, as `kernel::task::Task::current()` relies on too.
+        // SAFETY: `ptr` is the current task, valid for as long as the
+        // caller uses the result (caller guarantee).
+        Self(unsafe { &*ptr.cast::<CurrentTask>() })
+    }
+
+    #[inline(always)]
+    fn ptr(self) -> *mut bindings::task_struct {
+        self.0.as_ptr()
     }
 
     #[inline(always)]
     fn data(self) -> *mut bindings::rseq_data {
-        // SAFETY: `ptr` is a live task (type invariant).
-        unsafe { addr_of_mut!((*self.ptr).rseq) }
+        // SAFETY: `ptr()` is the live current task.
+        unsafe { addr_of_mut!((*self.ptr()).rseq) }
     }
 
     #[inline(always)]
@@ -232,36 +220,36 @@ impl Task {
 
     #[inline(always)]
     pub(crate) fn flags(self) -> u32 {
-        // SAFETY: `ptr` is a live task (type invariant).
-        unsafe { (*self.ptr).flags }
+        // SAFETY: `ptr()` is the live current task.
+        unsafe { (*self.ptr()).flags }
     }
 
     /// The CPU the task runs on, as `task_cpu()`: stable while interrupts
     /// are disabled (`_irq`).
     #[inline(always)]
     pub(crate) fn cpu(self, _irq: &LocalInterruptDisabled) -> CpuId {
-        // SAFETY: `ptr` is a live task, and `task_cpu()` of a task is a
+        // SAFETY: `ptr()` is a live task, and `task_cpu()` of a task is a
         // valid CPU ID.
-        unsafe { CpuId::from_u32_unchecked(bindings::task_cpu(self.ptr)) }
+        unsafe { CpuId::from_u32_unchecked(bindings::task_cpu(self.ptr())) }
     }
 
     /// The MM concurrency ID, as `task_mm_cid()`.
     #[inline(always)]
     pub(crate) fn mm_cid(self) -> u32 {
-        // SAFETY: `ptr` is a live task.
-        unsafe { bindings::task_mm_cid(self.ptr) as u32 }
+        // SAFETY: `ptr()` is a live task.
+        unsafe { bindings::task_mm_cid(self.ptr()) as u32 }
     }
 
     #[inline(always)]
     pub(crate) fn as_ptr(self) -> *mut bindings::task_struct {
-        self.ptr
+        self.ptr()
     }
 }
 
 /// Generates a getter for one byte of `struct rseq_event`.
 macro_rules! event_get {
     ($($get:ident),*) => {
-        impl Task {$(
+        impl Task<'_> {$(
             #[inline(always)]
             pub(crate) fn $get(self) -> u8 {
                 // SAFETY: `event()` points into a live task.
@@ -274,7 +262,7 @@ macro_rules! event_get {
 /// Generates a setter for one byte of `struct rseq_event`.
 macro_rules! event_set {
     ($($set:ident: $field:ident),*) => {
-        impl Task {$(
+        impl Task<'_> {$(
             #[inline(always)]
             pub(crate) fn $set(self, val: u8) {
                 // SAFETY: `event()` points into a live task.
@@ -288,7 +276,7 @@ event_get!(sched_switch, ids_changed, user_irq, has_rseq);
 
 /// Accessors for the KUnit tests only.
 #[cfg(CONFIG_KUNIT = "y")]
-impl Task {
+impl Task<'_> {
     pub(crate) fn set_has_rseq_for_test(self, val: u8) {
         // SAFETY: `event()` points into a live task.
         unsafe { addr_of_mut!((*self.event()).has_rseq).write(val) }
@@ -306,7 +294,7 @@ impl Task {
 }
 event_set!(set_sched_switch: sched_switch, set_ids_changed: ids_changed, set_fatal: fatal);
 
-impl Task {
+impl Task<'_> {
     /// `rseq_event::error = 0`: clears `fatal` and `slowpath` in one store.
     #[inline(always)]
     pub(crate) fn clear_error(self) {
@@ -370,8 +358,8 @@ impl Task {
         if self.has_rseq() != 0 {
             self.set_ids_changed(1);
             self.set_sched_switch(1);
-            // SAFETY: `ptr` is a live task.
-            unsafe { bindings::rseq_raise_notify_resume(self.ptr) };
+            // SAFETY: `ptr()` is a live task.
+            unsafe { bindings::rseq_raise_notify_resume(self.ptr()) };
         }
     }
 
@@ -608,7 +596,7 @@ pub(crate) mod trace {
     }
 
     #[inline(always)]
-    pub(crate) fn update(_t: Task) {
+    pub(crate) fn update(_t: Task<'_>) {
         if update_enabled() {
             #[cfg(CONFIG_TRACEPOINTS)]
             // SAFETY: `__rseq_trace_update()` takes a live task.
