@@ -7,13 +7,13 @@
 
 use crate::task::stats::{Context, Slow, Stat};
 use crate::task::{trace, urseq, Task, ORIG_RSEQ_SIZE};
-use crate::uaccess::{
-    task_size, Fault, InWindow, ReadWrite, TaskSize, UserAccessDisabled, UserWindow,
-};
 use core::marker::PhantomData;
 use core::mem::{offset_of, size_of};
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::uaccess::window::{
+    task_size, Fault, InWindow, ReadWrite, TaskSize, UserAccessDisabled, UserWindow,
+};
 use kernel::uaccess::UserPtr;
 
 /// A window on a user space `struct rseq_cs`.

@@ -14,13 +14,15 @@ use crate::cs::{self, UserRegs};
 use crate::task::stats::Fast;
 use crate::task::stats::{Context, Slow, Stat};
 use crate::task::{event, event_mask, keys, trace, urseq, Ids, Task};
-use crate::uaccess::{task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserWindow};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::interrupt::LocalInterruptDisabled;
 #[cfg(CONFIG_GENERIC_ENTRY)]
 use kernel::types::NotThreadSafe;
+use kernel::uaccess::window::{
+    task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserWindow,
+};
 
 /// A window on the user space `struct rseq`.
 type RseqWindow<'a> = UserWindow<'a, bindings::rseq, ReadWrite>;

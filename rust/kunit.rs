@@ -18,10 +18,10 @@ mod tests {
     use crate::exit;
     use crate::task::stats::Slow;
     use crate::task::{event, keys, urseq, Ids, Task, ORIG_RSEQ_SIZE};
-    use crate::uaccess::{task_size, Fault, Get, Put, UserAccessDisabled, UserScalar};
     use core::mem::{offset_of, size_of};
     use core::ptr::addr_of_mut;
     use kernel::bindings;
+    use kernel::uaccess::window::{task_size, Fault, Get, Put, UserAccessDisabled, UserScalar};
     use kernel::uaccess::UserPtr;
 
     const PAGE: usize = bindings::PAGE_SIZE;
@@ -156,45 +156,6 @@ mod tests {
     fn ip_of(regs: &mut bindings::pt_regs) -> u64 {
         // SAFETY: `regs` is a valid register frame.
         unsafe { bindings::instruction_pointer(regs) as u64 }
-    }
-
-    #[test]
-    fn window_reads_writes_and_faults() {
-        let rw = user_page(PROT_RW);
-        let none = user_page(PROT_NONE);
-        assert!(rw != 0 && none != 0);
-
-        assert_eq!(put32(rw + 8, 0xdead_beef), Ok(()));
-        assert_eq!(get32(rw + 8), Ok(0xdead_beef));
-        assert_eq!(put64(rw + 16, 0x0123_4567_89ab_cdef), Ok(()));
-        assert_eq!(get64(rw + 16), Ok(0x0123_4567_89ab_cdef));
-        // Unmapped memory and kernel addresses fault, never oops.
-        assert_eq!(get32(none), Err(Fault));
-        assert_eq!(put32(none, 1), Err(Fault));
-        assert_eq!(get64(task_size().get()), Err(Fault));
-        assert_eq!(get64(u64::MAX - 7), Err(Fault));
-        // A window whose object ends past TASK_SIZE is rejected or masked
-        // to fault, whatever the architecture.
-        assert_eq!(get64(task_size().get() - 4), Err(Fault));
-        // get_user() checks the address itself.
-        assert_eq!(
-            ua().get_user::<u64>(UserPtr::from_addr(rw as usize + 16)),
-            Ok(0x0123_4567_89ab_cdef)
-        );
-        assert_eq!(
-            ua().get_user::<u32>(UserPtr::from_addr(none as usize)),
-            Err(Fault)
-        );
-        assert_eq!(
-            ua().get_user::<u64>(UserPtr::from_addr(task_size().get() as usize - 4)),
-            Err(Fault)
-        );
-        // A read-only window reads; a window on a larger object reads its
-        // fields at their offsets.
-        assert_eq!(
-            ua().read::<[u64; 3], _, _>(UserPtr::from_addr(rw as usize), Get::<u64, 16>::NEW),
-            Ok(0x0123_4567_89ab_cdef)
-        );
     }
 
     #[test]

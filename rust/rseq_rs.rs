@@ -22,7 +22,6 @@ mod cs;
 mod exit;
 mod kunit;
 mod task;
-mod uaccess;
 
 // Built in, the command line selects (rseq_impl=rust) and there is no
 // parameter: a built-in module with parameters owns /sys/module/rseq_rs,

@@ -7,13 +7,13 @@
 //! [`include/linux/rseq.h`](srctree/include/linux/rseq.h) (`rseq_v2()`, the
 //! legacy policy).
 
-use crate::uaccess::CheckedUserPtr;
 use core::mem::{offset_of, size_of};
 use core::ptr::{addr_of, addr_of_mut};
 use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::interrupt::LocalInterruptDisabled;
 use kernel::task::CurrentTask;
+use kernel::uaccess::window::CheckedUserPtr;
 use kernel::uaccess::UserPtr;
 
 /// `struct rseq_event` byte by byte, as the C code accesses it.
