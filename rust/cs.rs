@@ -279,10 +279,16 @@ impl<C: Context, const DEBUG: bool> InWindow<bindings::rseq_cs, ReadWrite>
 
     #[inline(always)]
     fn run(self, w: &CsWindow<'_>) -> Result<Outcome, Fault> {
+        let CsArgs {
+            t,
+            regs,
+            ip,
+            tasksize,
+        } = self.1;
         if DEBUG {
-            debug_evaluate_in(w, self.1)
+            debug_evaluate_in(w, t, regs, ip, tasksize)
         } else {
-            evaluate_in(self.0, w, self.1)
+            evaluate_in(self.0, w, t, regs, ip, tasksize)
         }
     }
 }
@@ -299,13 +305,14 @@ struct CsArgs<'a> {
 
 /// The body of [`evaluate`], inside the window: everything inlined.
 #[inline(always)]
-fn evaluate_in(ctx: impl Context, w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
-    let CsArgs {
-        t,
-        regs,
-        ip,
-        tasksize: ts,
-    } = a;
+fn evaluate_in(
+    ctx: impl Context,
+    w: &CsWindow<'_>,
+    t: Task<'_>,
+    regs: UserRegs<'_>,
+    ip: u64,
+    ts: TaskSize,
+) -> Result<Outcome, Fault> {
     let tasksize = ts.get();
     let start_ip = w.get::<u64, { ucs::START_IP }>()?;
     let offset = w.get::<u64, { ucs::POST_COMMIT_OFFSET }>()?;
@@ -352,13 +359,13 @@ pub(crate) fn debug_update(
 /// The body of [`evaluate`] in debug mode, inside the window: everything
 /// inlined.
 #[inline(always)]
-fn debug_evaluate_in(w: &CsWindow<'_>, a: CsArgs<'_>) -> Result<Outcome, Fault> {
-    let CsArgs {
-        t,
-        regs,
-        ip,
-        tasksize: ts,
-    } = a;
+fn debug_evaluate_in(
+    w: &CsWindow<'_>,
+    t: Task<'_>,
+    regs: UserRegs<'_>,
+    ip: u64,
+    ts: TaskSize,
+) -> Result<Outcome, Fault> {
     let tasksize = ts.get();
     let start_ip = w.get::<u64, { ucs::START_IP }>()?;
     if start_ip >= tasksize {

@@ -87,40 +87,35 @@ impl InWindow<bindings::rseq, ReadWrite> for SetIdsGetCsaddr<'_> {
     #[inline(always)]
     fn run(self, w: &RseqWindow<'_>) -> Result<u64, IdsError> {
         let SetIdsGetCsaddr(t, ids) = self;
-        set_ids_get_csaddr_in(w, t, ids)
-    }
-}
+        if keys::debug() || t.v2() {
+            let cached = t.ids();
+            let cpu_id = w.get::<u32, { urseq::CPU_ID_START }>()?;
+            if cpu_id != cached.cpu_id {
+                return Err(IdsError::Corrupted);
+            }
+            if w.get::<u32, { urseq::CPU_ID }>()? != cpu_id {
+                return Err(IdsError::Corrupted);
+            }
+            if w.get::<u32, { urseq::NODE_ID }>()? != cached.node_id {
+                return Err(IdsError::Corrupted);
+            }
+            if w.get::<u32, { urseq::MM_CID }>()? != cached.mm_cid {
+                return Err(IdsError::Corrupted);
+            }
+        }
 
-#[inline(always)]
-fn set_ids_get_csaddr_in(w: &RseqWindow<'_>, t: Task<'_>, ids: &Ids) -> Result<u64, IdsError> {
-    if keys::debug() || t.v2() {
-        let cached = t.ids();
-        let cpu_id = w.get::<u32, { urseq::CPU_ID_START }>()?;
-        if cpu_id != cached.cpu_id {
-            return Err(IdsError::Corrupted);
-        }
-        if w.get::<u32, { urseq::CPU_ID }>()? != cpu_id {
-            return Err(IdsError::Corrupted);
-        }
-        if w.get::<u32, { urseq::NODE_ID }>()? != cached.node_id {
-            return Err(IdsError::Corrupted);
-        }
-        if w.get::<u32, { urseq::MM_CID }>()? != cached.mm_cid {
-            return Err(IdsError::Corrupted);
-        }
-    }
+        w.put::<u32, { urseq::CPU_ID_START }>(ids.cpu_id)?;
+        w.put::<u32, { urseq::CPU_ID }>(ids.cpu_id)?;
+        w.put::<u32, { urseq::NODE_ID }>(ids.node_id)?;
+        w.put::<u32, { urseq::MM_CID }>(ids.mm_cid)?;
+        let csaddr = w.get::<u64, { urseq::RSEQ_CS }>()?;
 
-    w.put::<u32, { urseq::CPU_ID_START }>(ids.cpu_id)?;
-    w.put::<u32, { urseq::CPU_ID }>(ids.cpu_id)?;
-    w.put::<u32, { urseq::NODE_ID }>(ids.node_id)?;
-    w.put::<u32, { urseq::MM_CID }>(ids.mm_cid)?;
-    let csaddr = w.get::<u64, { urseq::RSEQ_CS }>()?;
-
-    // RSEQ ABI V2 only.
-    if t.v2() {
-        slice_clear_user(w)?;
+        // RSEQ ABI V2 only.
+        if t.v2() {
+            slice_clear_user(w)?;
+        }
+        Ok(csaddr)
     }
-    Ok(csaddr)
 }
 
 /// Whether [`update_usr`] must evaluate the critical section at `csaddr`
