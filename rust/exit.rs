@@ -18,11 +18,11 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::interrupt::LocalInterruptDisabled;
-#[cfg(CONFIG_GENERIC_ENTRY)]
-use kernel::types::NotThreadSafe;
 use kernel::uaccess::window::{
     task_size, Fault, Get, InWindow, ReadWrite, UserAccessDisabled, UserWindow,
 };
+#[cfg(CONFIG_GENERIC_ENTRY)]
+use kernel::uaccess::{pagefault_disable, PagefaultDisabled};
 
 /// A window on the user space `struct rseq`.
 type RseqWindow<'a> = UserWindow<'a, bindings::rseq, ReadWrite>;
@@ -170,32 +170,6 @@ fn set_ids(ctx: impl Context, ua: &mut UserAccessDisabled, t: Task<'_>, ids: &Id
     }
 }
 
-/// Disables page faults until dropped, as `guard(pagefault)()`.
-///
-/// A zero-sized value: passed by value into a called function, it moves
-/// the end of the guard there, as a C guard held across an inlined call.
-#[cfg(CONFIG_GENERIC_ENTRY)]
-struct PagefaultGuard(NotThreadSafe);
-
-#[cfg(CONFIG_GENERIC_ENTRY)]
-impl PagefaultGuard {
-    #[inline(always)]
-    fn new() -> Self {
-        // SAFETY: Paired with the enable in `drop()`.
-        unsafe { bindings::pagefault_disable() };
-        Self(NotThreadSafe)
-    }
-}
-
-#[cfg(CONFIG_GENERIC_ENTRY)]
-impl Drop for PagefaultGuard {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // SAFETY: Paired with the disable in `new()`.
-        unsafe { bindings::pagefault_enable() };
-    }
-}
-
 /// `rseq_exit_user_update()`: the generic entry fast path.
 ///
 /// Without changed IDs: one 64-bit load of `rseq_cs` (and the critical
@@ -228,7 +202,7 @@ pub(crate) unsafe extern "C" fn exit_user_update(
     let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
     let ctx = Fast::new(irq);
     // Interrupts are disabled: faults must not be resolved here.
-    let pf = PagefaultGuard::new();
+    let pf = pagefault_disable();
 
     if t.ids_changed() == 0 {
         // IDs have not changed, so user_irq is set (see
@@ -287,7 +261,7 @@ pub(crate) unsafe extern "C" fn exit_user_update(
 #[cold]
 #[inline(never)]
 fn fast_cs(
-    _pf: PagefaultGuard,
+    _pf: PagefaultDisabled,
     mut ua: UserAccessDisabled,
     ctx: Fast<'_>,
     t: Task<'_>,
@@ -307,7 +281,7 @@ fn fast_cs(
 #[cold]
 #[inline(never)]
 fn fast_traced(
-    pf: PagefaultGuard,
+    pf: PagefaultDisabled,
     ua: UserAccessDisabled,
     ctx: Fast<'_>,
     t: Task<'_>,

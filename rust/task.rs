@@ -386,33 +386,10 @@ pub(crate) mod keys {
     use core::ptr::addr_of;
     use kernel::bindings;
 
-    /// `static_branch_unlikely()` of a `static_key_false` defined by C.
-    ///
-    /// `kernel::static_branch_unlikely!` wants a key embedded in a struct
-    /// (as in `struct tracepoint`); these keys stand alone, so the key is
-    /// its own container, at offset 0.
-    ///
-    /// # Safety
-    ///
-    /// `$key` must be a `static_key_false` defined by C.
-    macro_rules! static_key_false_unlikely {
-        ($key:path) => {{
-            #[cfg(CONFIG_JUMP_LABEL)]
-            {
-                kernel::jump_label::arch_static_branch! {
-                    $key, kernel::bindings::static_key_false, key, false
-                }
-            }
-            #[cfg(not(CONFIG_JUMP_LABEL))]
-            {
-                count(addr_of!($key.key))
-            }
-        }};
-    }
-
-    /// Reads a static key as `static_key_count() > 0`: keys which are
-    /// enabled by default in this configuration, and kernels without
-    /// jump labels. Unused in the other configurations (hence `allow`).
+    /// Reads a static key as `static_key_count() > 0`: the keys which are
+    /// enabled by default in this configuration (`static_key_true`, which
+    /// `kernel::static_branch_unlikely!` does not take). Unused in the
+    /// other configurations (hence `allow`).
     ///
     /// # Safety
     ///
@@ -431,7 +408,13 @@ pub(crate) mod keys {
         #[cfg(not(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE))]
         // SAFETY: `rseq_debug_enabled` is a `static_key_false` defined by C
         // in this configuration.
-        return unsafe { static_key_false_unlikely!(bindings::rseq_debug_enabled) };
+        return unsafe {
+            kernel::static_branch_unlikely!(
+                bindings::rseq_debug_enabled,
+                bindings::static_key_false,
+                key
+            )
+        };
         #[cfg(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE)]
         // SAFETY: `rseq_debug_enabled` is a static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_debug_enabled.key)) };
@@ -442,7 +425,13 @@ pub(crate) mod keys {
     pub(crate) fn legacy_optimized() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_optimized_key) };
+        return unsafe {
+            kernel::static_branch_unlikely!(
+                bindings::rseq_legacy_optimized_key,
+                bindings::static_key_false,
+                key
+            )
+        };
         #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_legacy_optimized_key.key)) };
@@ -453,7 +442,13 @@ pub(crate) mod keys {
     pub(crate) fn legacy_cs_reset() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe { static_key_false_unlikely!(bindings::rseq_legacy_cs_reset_key) };
+        return unsafe {
+            kernel::static_branch_unlikely!(
+                bindings::rseq_legacy_cs_reset_key,
+                bindings::static_key_false,
+                key
+            )
+        };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_legacy_cs_reset_key.key)) };
@@ -463,7 +458,13 @@ pub(crate) mod keys {
     #[inline(always)]
     pub(crate) fn legacy_fence_reset() -> bool {
         // SAFETY: A `static_key_false` defined by C in every configuration.
-        unsafe { static_key_false_unlikely!(bindings::rseq_legacy_fence_reset_key) }
+        unsafe {
+            kernel::static_branch_unlikely!(
+                bindings::rseq_legacy_fence_reset_key,
+                bindings::static_key_false,
+                key
+            )
+        }
     }
 
     /// `rseq_slice_extension_enabled()`.

@@ -7,7 +7,8 @@ alternated) and guest-ARCH-bench-unpatched.log (unpatched 7.3).
 
 Per measurement, instructions per operation = the median batch's
 instructions / operations per batch (the median batch is free of timer
-ticks). Per cell: the median over the rounds, the spread (min..max), and
+ticks; the timer scenarios report the mean over 12 timer phases of the
+median of each phase, see phase_of() in user/rseq_bench.c). Per cell: the median over the rounds, the spread (min..max), and
 the Rust/C ratio of the medians with the spread of the per-round ratios
 (each round measures C then Rust back to back).
 """
@@ -46,8 +47,10 @@ def parse(path):
                     continue
                 kv = dict(p.split("=", 1) for p in m.group(1).split())
                 r = {k: kv[k] for k in ("scen", "impl", "reg", "policy")}
-                for k in ("round", "ops", "instr", "batches", "median", "min", "period", "user"):
+                for k in ("round", "ops", "instr", "batches", "min", "period", "user"):
                     r[k] = int(kv[k])
+                # The timer scenarios: a mean over phases (rseq_bench.c)
+                r["median"] = float(kv["median"])
                 r["stats"] = dict(zip(STATS, map(int, kv["stats"].split(","))))
                 r["per_op"] = r["median"] * r["batches"] / r["ops"]
                 rows.append(r)
@@ -225,7 +228,9 @@ def main():
           "the guest counter (TSC on x86_64, CNTVCT_EL0 on arm64) advances one tick",
           "per instruction executed by any vCPU. Each cell is the median over 5",
           "rounds of the median of 200 timed batches (batches hit by a timer tick",
-          "drop out); C and Rust are measured back to back in every round (same",
+          "drop out; preempt-* and signal: the mean over 12 timer phases of the",
+          "median of each phase, so that where the timer hits the spin loop does",
+          "not move the result); C and Rust are measured back to back in every round (same",
           "boot, `rseq/impl` switched at run time). Unpatched 7.3: a second boot",
           "of the same config without the series. Counts are exact and",
           "repeatable; they do not capture cache misses, branch mispredictions,",

@@ -43,9 +43,11 @@
  *         median=N min=N period=N user=N
  *         stats=exit,signal,slowp,fastp,ids,cs,clear,fixup
  * instr is the counter delta summed over the batches, median and min the
- * median and smallest batch, period the timer period of preempt-* and
- * signal (instructions of spinning included), user the number of aborts
- * (or clears seen) user space counted, stats the rseq/stats deltas.
+ * median and smallest batch (the timer scenarios: the mean over the phases
+ * of the median of each phase, see phase_of()), period the timer period of
+ * preempt-* and signal (instructions of spinning included), user the number
+ * of aborts (or clears seen) user space counted, stats the rseq/stats
+ * deltas.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -297,10 +299,29 @@ static void on_sigusr1(int sig)
 {
 }
 
+/*
+ * The timer scenarios end when A, spinning in a loop of a few instructions,
+ * sees B's store: how many instructions that takes after A is resumed
+ * depends on where in its loop the timer interrupted A, i.e. on the length
+ * of everything A ran since the round started, modulo the loop length. A
+ * change of a few instructions anywhere on that path (A's own syscall exit
+ * included) then moves the result by up to a loop length, in either
+ * direction. Batch b delays its deadline by phase_of(b) ns (one instruction
+ * each under -icount shift=0), so the batches cover every phase of any loop
+ * of up to 4 instructions (and of 6 and 12) equally; measure() takes the
+ * median of each phase and reports their mean, the extra spinning
+ * subtracted.
+ */
+#define PHASES		12
+static int phase_of(int b)
+{
+	return b % PHASES;
+}
+
 /* A's side of preempt-in, preempt-out and signal: round i, period ns */
 static void timer_round(int i, uint64_t period, bool inside)
 {
-	atomic_store(&deadline, now_ns() + period);
+	atomic_store(&deadline, now_ns() + period + phase_of(i));
 	atomic_store(&seq, i);
 	futex(&seq, FUTEX_WAKE_PRIVATE, 1);
 	if (inside) {
@@ -482,10 +503,32 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The timer scenarios: the median of the batches of each phase (delta[b - 1]
+ * is batch b), then the mean over the phases.
+ */
+static double phase_median(const uint64_t *delta)
+{
+	uint64_t v[BATCHES / PHASES + 1];
+	double sum = 0;
+	int p, b, n;
+
+	for (p = 0; p < PHASES; p++) {
+		n = 0;
+		for (b = 1; b <= BATCHES; b++)
+			if (phase_of(b) == p)
+				v[n++] = delta[b - 1];
+		qsort(v, n, sizeof(v[0]), cmp_u64);
+		sum += n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+	}
+	return sum / PHASES;
+}
+
 static void measure(const struct cell *c, const char *impl, int round)
 {
 	uint64_t s0[NSTATS], s1[NSTATS], t0, t1, period = 0, total = 0;
 	uint64_t delta[BATCHES];
+	double median;
 	atomic_int *child_stop = NULL;
 	pid_t child = 0;
 	pthread_t th = 0;
@@ -566,8 +609,9 @@ static void measure(const struct cell *c, const char *impl, int round)
 		t0 = icount();
 		run_batch(c, b, period);
 		t1 = icount();
-		delta[b - 1] = t1 - t0;
-		total += t1 - t0;
+		/* The extra spinning of the phase offset does not count */
+		delta[b - 1] = t1 - t0 - (period ? phase_of(b) : 0);
+		total += delta[b - 1];
 	}
 	ops = (long)BATCHES * batch_ops[c->scen];
 	/* Each yield is two context switches: to the partner and back */
@@ -594,11 +638,15 @@ static void measure(const struct cell *c, const char *impl, int round)
 	}
 	unregister_rseq(c->legacy);
 
+	if (period)
+		median = phase_median(delta);
 	qsort(delta, BATCHES, sizeof(delta[0]), cmp_u64);
-	printf("BENCH scen=%s impl=%s reg=%s policy=%s round=%d ops=%ld instr=%llu batches=%d median=%llu min=%llu period=%llu user=%ld stats=",
+	if (!period)
+		median = delta[BATCHES / 2];
+	printf("BENCH scen=%s impl=%s reg=%s policy=%s round=%d ops=%ld instr=%llu batches=%d median=%.3f min=%llu period=%llu user=%ld stats=",
 	       scen_names[c->scen], unpatched ? "unpatched" : impl,
 	       c->legacy ? "legacy" : "v2", c->policy, round, ops,
-	       (unsigned long long)total, BATCHES, (unsigned long long)delta[BATCHES / 2],
+	       (unsigned long long)total, BATCHES, median,
 	       (unsigned long long)delta[0], (unsigned long long)period, user_events);
 	for (i = 0; i < NSTATS; i++)
 		printf("%s%llu", i ? "," : "", (unsigned long long)(s1[i] - s0[i]));
