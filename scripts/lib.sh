@@ -81,6 +81,27 @@ series_files() {
 	done
 }
 
+# am_pristine WORKTREE PATCH...: WORKTREE (a worktree of $CACHE/linux, made
+# if missing) reset to pristine 7.3 and the patches applied with git am, as
+# a maintainer would, with a fixed committer date (the same patches give
+# the same commits). Returns 1 with git's message if a patch does not apply.
+am_pristine() {
+	local wt=$1 p out
+	shift
+	[ -d "$wt" ] || git -C "$CACHE/linux" worktree add -q --detach "$wt" "v$KVER-pristine"
+	git -C "$wt" am --abort >/dev/null 2>&1 || true
+	git -C "$wt" checkout -q -f --detach "v$KVER-pristine"
+	git -C "$wt" clean -q -fdx
+	for p in "$@"; do
+		if ! out=$(GIT_COMMITTER_DATE="2026-01-01T00:00:00Z" git -C "$wt" am -q "$p" 2>&1); then
+			echo "$out" >&2
+			git -C "$wt" am --abort >/dev/null 2>&1 || true
+			echo "patch does not apply on v$KVER: patches/$(basename "$p")" >&2
+			return 1
+		fi
+	done
+}
+
 # generated_patch: the patch of patches/ which adds kernel/rseq_rs/ (made
 # by scripts/gen-rust-patch from rust/), if there is one.
 generated_patch() {
