@@ -380,16 +380,16 @@ impl Task<'_> {
 
 /// The static keys of `kernel/rseq.c`.
 pub(crate) mod keys {
-    // Used or not depending on CONFIG_JUMP_LABEL and the Kconfig defaults,
-    // so `expect` would be unfulfilled in some configurations.
+    // Used or not depending on the Kconfig defaults of the keys, so
+    // `expect` would be unfulfilled in some configurations.
     #[allow(unused_imports)]
     use core::ptr::addr_of;
     use kernel::bindings;
 
     /// Reads a static key as `static_key_count() > 0`: the keys which are
     /// enabled by default in this configuration (`static_key_true`, which
-    /// `kernel::static_branch_unlikely!` does not take). Unused in the
-    /// other configurations (hence `allow`).
+    /// `kernel::static_branch_unlikely!` does not take, C patches a jump
+    /// there). Unused in the other configurations (hence `allow`).
     ///
     /// # Safety
     ///
@@ -408,13 +408,7 @@ pub(crate) mod keys {
         #[cfg(not(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE))]
         // SAFETY: `rseq_debug_enabled` is a `static_key_false` defined by C
         // in this configuration.
-        return unsafe {
-            kernel::static_branch_unlikely!(
-                bindings::rseq_debug_enabled,
-                bindings::static_key_false,
-                key
-            )
-        };
+        return unsafe { kernel::static_branch_unlikely!(bindings::rseq_debug_enabled) };
         #[cfg(CONFIG_RSEQ_DEBUG_DEFAULT_ENABLE)]
         // SAFETY: `rseq_debug_enabled` is a static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_debug_enabled.key)) };
@@ -425,13 +419,7 @@ pub(crate) mod keys {
     pub(crate) fn legacy_optimized() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe {
-            kernel::static_branch_unlikely!(
-                bindings::rseq_legacy_optimized_key,
-                bindings::static_key_false,
-                key
-            )
-        };
+        return unsafe { kernel::static_branch_unlikely!(bindings::rseq_legacy_optimized_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_legacy_optimized_key.key)) };
@@ -442,13 +430,7 @@ pub(crate) mod keys {
     pub(crate) fn legacy_cs_reset() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
         // SAFETY: A `static_key_false` defined by C.
-        return unsafe {
-            kernel::static_branch_unlikely!(
-                bindings::rseq_legacy_cs_reset_key,
-                bindings::static_key_false,
-                key
-            )
-        };
+        return unsafe { kernel::static_branch_unlikely!(bindings::rseq_legacy_cs_reset_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
         return unsafe { count(addr_of!(bindings::rseq_legacy_cs_reset_key.key)) };
@@ -458,13 +440,7 @@ pub(crate) mod keys {
     #[inline(always)]
     pub(crate) fn legacy_fence_reset() -> bool {
         // SAFETY: A `static_key_false` defined by C in every configuration.
-        unsafe {
-            kernel::static_branch_unlikely!(
-                bindings::rseq_legacy_fence_reset_key,
-                bindings::static_key_false,
-                key
-            )
-        }
+        unsafe { kernel::static_branch_unlikely!(bindings::rseq_legacy_fence_reset_key) }
     }
 
     /// `rseq_slice_extension_enabled()`.

@@ -7,8 +7,8 @@ alternated) and guest-ARCH-bench-unpatched.log (unpatched 7.3).
 
 Per measurement, instructions per operation = the median batch's
 instructions / operations per batch (the median batch is free of timer
-ticks; the timer scenarios report the mean over 12 timer phases of the
-median of each phase, see phase_of() in user/rseq_bench.c). Per cell: the median over the rounds, the spread (min..max), and
+ticks; preempt-out reports the mean over 12 phases of its spin loop of
+the median of each phase, see phase_of() in user/rseq_bench.c). Per cell: the median over the rounds, the spread (min..max), and
 the Rust/C ratio of the medians with the spread of the per-round ratios
 (each round measures C then Rust back to back).
 """
@@ -228,9 +228,10 @@ def main():
           "the guest counter (TSC on x86_64, CNTVCT_EL0 on arm64) advances one tick",
           "per instruction executed by any vCPU. Each cell is the median over 5",
           "rounds of the median of 200 timed batches (batches hit by a timer tick",
-          "drop out; preempt-* and signal: the mean over 12 timer phases of the",
-          "median of each phase, so that where the timer hits the spin loop does",
-          "not move the result); C and Rust are measured back to back in every round (same",
+          "drop out; preempt-out: the mean over 12 phases of the spin loop the",
+          "timer interrupts of the median of each phase, so that where it hits",
+          "the loop does not move the result); C and Rust are measured back to",
+          "back in every round (same",
           "boot, `rseq/impl` switched at run time). Unpatched 7.3: a second boot",
           "of the same config without the series. Counts are exact and",
           "repeatable; they do not capture cache misses, branch mispredictions,",

@@ -43,11 +43,11 @@
  *         median=N min=N period=N user=N
  *         stats=exit,signal,slowp,fastp,ids,cs,clear,fixup
  * instr is the counter delta summed over the batches, median and min the
- * median and smallest batch (the timer scenarios: the mean over the phases
- * of the median of each phase, see phase_of()), period the timer period of
- * preempt-* and signal (instructions of spinning included), user the number
- * of aborts (or clears seen) user space counted, stats the rseq/stats
- * deltas.
+ * median and smallest batch (preempt-out: the mean over the phases of the
+ * median of each phase, see phase_of(), which are printed as phases=),
+ * period the timer period of preempt-* and signal (instructions of
+ * spinning included), user the number of aborts (or clears seen) user
+ * space counted, stats the rseq/stats deltas.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -300,17 +300,18 @@ static void on_sigusr1(int sig)
 }
 
 /*
- * The timer scenarios end when A, spinning in a loop of a few instructions,
- * sees B's store: how many instructions that takes after A is resumed
- * depends on where in its loop the timer interrupted A, i.e. on the length
- * of everything A ran since the round started, modulo the loop length. A
- * change of a few instructions anywhere on that path (A's own syscall exit
+ * preempt-out ends when A, spinning outside its section in a loop of a few
+ * instructions, sees B's store: how many instructions that takes after A is
+ * resumed depends on where in its loop the timer interrupted it, i.e. on the
+ * length of everything A ran since the round started, modulo the loop
+ * length. A change of a few instructions on that path (A's own syscall exit
  * included) then moves the result by up to a loop length, in either
- * direction. Batch b delays its deadline by phase_of(b) ns (one instruction
- * each under -icount shift=0), so the batches cover every phase of any loop
- * of up to 4 instructions (and of 6 and 12) equally; measure() takes the
- * median of each phase and reports their mean, the extra spinning
- * subtracted.
+ * direction. So batch b runs phase_of(b) more single instructions before
+ * its loop (they replace spinning: the timer fires at the same instant),
+ * the batches cover every phase of any loop of up to 4 instructions (and
+ * of 6 and 12) equally, and measure() reports the mean over the phases of
+ * the median batch of each phase. (preempt-in and signal abort to a fixed
+ * address: where the loop was interrupted does not matter there.)
  */
 #define PHASES		12
 static int phase_of(int b)
@@ -318,10 +319,30 @@ static int phase_of(int b)
 	return b % PHASES;
 }
 
+/* Runs 8 + p (x86_64) or 4 + p (arm64) instructions, 0 <= p < 16 */
+static inline void run_phase(unsigned int p)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__(
+		"testl $1, %0; jz 1f; nop; 1:\n\t"
+		"testl $2, %0; jz 2f; nop; nop; 2:\n\t"
+		"testl $4, %0; jz 3f; .rept 4; nop; .endr; 3:\n\t"
+		"testl $8, %0; jz 4f; .rept 8; nop; .endr; 4:"
+		: : "r"(p) : "cc", "memory");
+#else
+	__asm__ __volatile__(
+		"tbz %w0, #0, 1f; nop; 1:\n\t"
+		"tbz %w0, #1, 2f; nop; nop; 2:\n\t"
+		"tbz %w0, #2, 3f; .rept 4; nop; .endr; 3:\n\t"
+		"tbz %w0, #3, 4f; .rept 8; nop; .endr; 4:"
+		: : "r"(p) : "memory");
+#endif
+}
+
 /* A's side of preempt-in, preempt-out and signal: round i, period ns */
 static void timer_round(int i, uint64_t period, bool inside)
 {
-	atomic_store(&deadline, now_ns() + period + phase_of(i));
+	atomic_store(&deadline, now_ns() + period);
 	atomic_store(&seq, i);
 	futex(&seq, FUTEX_WAKE_PRIVATE, 1);
 	if (inside) {
@@ -329,6 +350,7 @@ static void timer_round(int i, uint64_t period, bool inside)
 			user_events += spin_inside(&done, i);
 	} else {
 		empty_section();
+		run_phase(phase_of(i));
 		while (atomic_load_explicit(&done, memory_order_relaxed) != i)
 			relax();
 		user_events += !rs_area.rseq_cs;
@@ -504,22 +526,24 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
- * The timer scenarios: the median of the batches of each phase (delta[b - 1]
- * is batch b), then the mean over the phases.
+ * preempt-out: the median of the batches of each phase (delta[b - 1] is
+ * batch b) in phases[], and the mean over the phases.
  */
-static double phase_median(const uint64_t *delta)
+static double phase_median(const uint64_t *delta, double *phases)
 {
 	uint64_t v[BATCHES / PHASES + 1];
 	double sum = 0;
 	int p, b, n;
 
+	_Static_assert(BATCHES >= PHASES, "a batch per phase at least");
 	for (p = 0; p < PHASES; p++) {
 		n = 0;
 		for (b = 1; b <= BATCHES; b++)
 			if (phase_of(b) == p)
 				v[n++] = delta[b - 1];
 		qsort(v, n, sizeof(v[0]), cmp_u64);
-		sum += n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+		phases[p] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+		sum += phases[p];
 	}
 	return sum / PHASES;
 }
@@ -528,7 +552,7 @@ static void measure(const struct cell *c, const char *impl, int round)
 {
 	uint64_t s0[NSTATS], s1[NSTATS], t0, t1, period = 0, total = 0;
 	uint64_t delta[BATCHES];
-	double median;
+	double median, phases[PHASES];
 	atomic_int *child_stop = NULL;
 	pid_t child = 0;
 	pthread_t th = 0;
@@ -609,9 +633,8 @@ static void measure(const struct cell *c, const char *impl, int round)
 		t0 = icount();
 		run_batch(c, b, period);
 		t1 = icount();
-		/* The extra spinning of the phase offset does not count */
-		delta[b - 1] = t1 - t0 - (period ? phase_of(b) : 0);
-		total += delta[b - 1];
+		delta[b - 1] = t1 - t0;
+		total += t1 - t0;
 	}
 	ops = (long)BATCHES * batch_ops[c->scen];
 	/* Each yield is two context switches: to the partner and back */
@@ -638,10 +661,9 @@ static void measure(const struct cell *c, const char *impl, int round)
 	}
 	unregister_rseq(c->legacy);
 
-	if (period)
-		median = phase_median(delta);
+	median = c->scen == PREEMPT_OUT ? phase_median(delta, phases) : 0;
 	qsort(delta, BATCHES, sizeof(delta[0]), cmp_u64);
-	if (!period)
+	if (c->scen != PREEMPT_OUT)
 		median = delta[BATCHES / 2];
 	printf("BENCH scen=%s impl=%s reg=%s policy=%s round=%d ops=%ld instr=%llu batches=%d median=%.3f min=%llu period=%llu user=%ld stats=",
 	       scen_names[c->scen], unpatched ? "unpatched" : impl,
@@ -650,6 +672,9 @@ static void measure(const struct cell *c, const char *impl, int round)
 	       (unsigned long long)delta[0], (unsigned long long)period, user_events);
 	for (i = 0; i < NSTATS; i++)
 		printf("%s%llu", i ? "," : "", (unsigned long long)(s1[i] - s0[i]));
+	if (c->scen == PREEMPT_OUT)
+		for (i = 0; i < PHASES; i++)
+			printf("%s%.1f", i ? "," : " phases=", phases[i]);
 	printf("\n");
 	fflush(stdout);
 }
