@@ -7,7 +7,7 @@ alternated) and guest-ARCH-bench-unpatched.log (unpatched 7.3).
 
 Per measurement, instructions per operation = the median batch's
 instructions / operations per batch (the median batch is free of timer
-ticks; preempt-out reports the mean over 12 phases of its spin loop of
+ticks; preempt-out reports the median over 12 phases of its spin loop of
 the median of each phase, see phase_of() in user/rseq_bench.c). Per cell: the median over the rounds, the spread (min..max), and
 the Rust/C ratio of the medians with the spread of the per-round ratios
 (each round measures C then Rust back to back).
@@ -228,7 +228,7 @@ def main():
           "the guest counter (TSC on x86_64, CNTVCT_EL0 on arm64) advances one tick",
           "per instruction executed by any vCPU. Each cell is the median over 5",
           "rounds of the median of 200 timed batches (batches hit by a timer tick",
-          "drop out; preempt-out: the mean over 12 phases of the spin loop the",
+          "drop out; preempt-out: the median over 12 phases of the spin loop the",
           "timer interrupts of the median of each phase, so that where it hits",
           "the loop does not move the result); C and Rust are measured back to",
           "back in every round (same",

@@ -43,8 +43,8 @@
  *         median=N min=N period=N user=N
  *         stats=exit,signal,slowp,fastp,ids,cs,clear,fixup
  * instr is the counter delta summed over the batches, median and min the
- * median and smallest batch (preempt-out: the mean over the phases of the
- * median of each phase, see phase_of(), which are printed as phases=),
+ * median and smallest batch (preempt-out: the median over the phases of
+ * the median of each phase, see phase_of(), which are printed as phases=),
  * period the timer period of preempt-* and signal (instructions of
  * spinning included), user the number of aborts (or clears seen) user
  * space counted, stats the rseq/stats deltas.
@@ -309,8 +309,8 @@ static void on_sigusr1(int sig)
  * direction. So batch b runs phase_of(b) more single instructions before
  * its loop (they replace spinning: the timer fires at the same instant),
  * the batches cover every phase of any loop of up to 4 instructions (and
- * of 6 and 12) equally, and measure() reports the mean over the phases of
- * the median batch of each phase. (preempt-in and signal abort to a fixed
+ * of 6 and 12) equally, and measure() reports the median over the phases
+ * of the median batch of each phase. (preempt-in and signal abort to a fixed
  * address: where the loop was interrupted does not matter there.)
  */
 #define PHASES		12
@@ -525,14 +525,24 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * preempt-out: the median of the batches of each phase (delta[b - 1] is
- * batch b) in phases[], and the mean over the phases.
+ * batch b) in phases[], and the median over the phases. A sweep over every
+ * phase of a loop of L instructions gives each of L consecutive values
+ * PHASES / L times, so their median is their mean; unlike the mean, it
+ * does not move much when ticks hit most batches of one phase.
  */
 static double phase_median(const uint64_t *delta, double *phases)
 {
 	uint64_t v[BATCHES / PHASES + 1];
-	double sum = 0;
+	double sorted[PHASES];
 	int p, b, n;
 
 	_Static_assert(BATCHES >= PHASES, "a batch per phase at least");
@@ -543,9 +553,10 @@ static double phase_median(const uint64_t *delta, double *phases)
 				v[n++] = delta[b - 1];
 		qsort(v, n, sizeof(v[0]), cmp_u64);
 		phases[p] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-		sum += phases[p];
+		sorted[p] = phases[p];
 	}
-	return sum / PHASES;
+	qsort(sorted, PHASES, sizeof(sorted[0]), cmp_double);
+	return (sorted[PHASES / 2 - 1] + sorted[PHASES / 2]) / 2;
 }
 
 static void measure(const struct cell *c, const char *impl, int round)
