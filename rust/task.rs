@@ -380,16 +380,14 @@ impl Task<'_> {
 
 /// The static keys of `kernel/rseq.c`.
 pub(crate) mod keys {
-    // Used or not depending on the Kconfig defaults of the keys, so
-    // `expect` would be unfulfilled in some configurations.
-    #[allow(unused_imports)]
     use core::ptr::addr_of;
     use kernel::bindings;
 
-    /// Reads a static key as `static_key_count() > 0`: the keys which are
-    /// enabled by default in this configuration (`static_key_true`, which
-    /// `kernel::static_branch_unlikely!` does not take, C patches a jump
-    /// there). Unused in the other configurations (hence `allow`).
+    /// Reads a static key as `static_key_count() > 0`, for the keys which
+    /// are a `static_key_true` in this configuration:
+    /// `kernel::static_branch_unlikely!` takes only a `static_key_false`
+    /// (C uses `arch_static_branch_jump()` for a true key, which Rust does
+    /// not have). Unused in the other configurations (hence `allow`).
     ///
     /// # Safety
     ///
@@ -418,7 +416,7 @@ pub(crate) mod keys {
     #[inline(always)]
     pub(crate) fn legacy_optimized() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT))]
-        // SAFETY: A `static_key_false` defined by C.
+        // SAFETY: A `static_key_false` defined by C in this configuration.
         return unsafe { kernel::static_branch_unlikely!(bindings::rseq_legacy_optimized_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_OPTIMIZED_DEFAULT)]
         // SAFETY: A static key defined by C.
@@ -429,7 +427,7 @@ pub(crate) mod keys {
     #[inline(always)]
     pub(crate) fn legacy_cs_reset() -> bool {
         #[cfg(not(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT))]
-        // SAFETY: A `static_key_false` defined by C.
+        // SAFETY: A `static_key_false` defined by C in this configuration.
         return unsafe { kernel::static_branch_unlikely!(bindings::rseq_legacy_cs_reset_key) };
         #[cfg(CONFIG_RSEQ_LEGACY_CS_RESET_DEFAULT)]
         // SAFETY: A static key defined by C.
