@@ -89,7 +89,8 @@ am_pristine() {
 	local wt=$1 p out
 	shift
 	[ -d "$wt" ] || git -C "$CACHE/linux" worktree add -q --detach "$wt" "v$KVER-pristine"
-	git -C "$wt" am --abort >/dev/null 2>&1 || true
+	# An am left behind (a patch that did not apply, an interrupted run)
+	git -C "$wt" am --abort >/dev/null 2>&1 || git -C "$wt" am --quit >/dev/null 2>&1 || true
 	git -C "$wt" checkout -q -f --detach "v$KVER-pristine"
 	git -C "$wt" clean -q -fdx
 	for p in "$@"; do
