@@ -26,7 +26,12 @@
 #include "guest_util.h"
 #include "rseq_user.h"
 
-static __thread struct rseq_area area __attribute__((aligned(32)));
+/* Room and alignment for any AT_RSEQ_FEATURE_SIZE / AT_RSEQ_ALIGN */
+static __thread struct {
+	struct rseq_area area;
+	char tail[256];
+} __attribute__((aligned(256))) tls;
+#define area tls.area
 
 int main(int argc, char **argv)
 {
