@@ -88,11 +88,14 @@ series_files() {
 am_pristine() {
 	local wt=$1 p out
 	shift
-	[ -d "$wt" ] || git -C "$CACHE/linux" worktree add -q --detach "$wt" "v$KVER-pristine"
+	if [ ! -d "$wt" ]; then
+		git -C "$CACHE/linux" worktree prune
+		git -C "$CACHE/linux" worktree add -q --detach "$wt" "v$KVER-pristine" || return 1
+	fi
 	# An am left behind (a patch that did not apply, an interrupted run)
 	git -C "$wt" am --abort >/dev/null 2>&1 || git -C "$wt" am --quit >/dev/null 2>&1 || true
-	git -C "$wt" checkout -q -f --detach "v$KVER-pristine"
-	git -C "$wt" clean -q -fdx
+	git -C "$wt" checkout -q -f --detach "v$KVER-pristine" || return 1
+	git -C "$wt" clean -q -fdx || return 1
 	for p in "$@"; do
 		if ! out=$(GIT_COMMITTER_DATE="2026-01-01T00:00:00Z" git -C "$wt" am -q "$p" 2>&1); then
 			echo "$out" >&2

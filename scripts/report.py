@@ -55,7 +55,8 @@ def main():
     md += ["## KUnit", "", "| arch | suite | passed | failed | skipped |",
            "|---|---|---:|---:|---:|"]
     bad = False
-    for arch in ("x86_64", "arm64"):
+    # slice-x86_64: the time slice extension + NUMA kernel (kunit/slice.config)
+    for arch in ("x86_64", "arm64", "slice-x86_64"):
         rows = suites(os.path.join(res, f"kunit-{arch}.json"))
         if rows is None:
             md.append(f"| {arch} | (no results: did not build or boot) | | | |")
@@ -69,12 +70,12 @@ def main():
             bad |= r[2] > 0
     md.append("")
 
-    md += ["## In-guest runs (QEMU/TCG, 2 vCPUs)", "",
+    md += ["## In-guest runs (QEMU/TCG, 2 vCPUs; slice: 4 on two NUMA nodes)", "",
            "| arch | plan | passed | failed | skipped | problems |",
            "|---|---|---:|---:|---:|---|"]
     report["guest"] = {}
     for arch in ("x86_64", "arm64"):
-        for plan in ("quick", "module", "stress", "hostile", "full", "matrix"):
+        for plan in ("quick", "module", "stress", "hostile", "full", "matrix", "slice"):
             try:
                 with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
                     g = json.load(f)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * node_check: the rseq IDs of every CPU against getcpu(), for the NUMA
- * guests (two nodes, one CPU each).
+ * guests (user/plans/slice.plan: two nodes of two CPUs each).
  *
  *   node_check [-l] [-n MIN_NODES]
  *
@@ -46,6 +46,10 @@ int main(int argc, char **argv)
 			min_nodes = atoi(optarg);
 		else
 			return 2;
+	}
+	if (rseq_reg_len(legacy) > sizeof(tls)) {
+		printf("rseq feature size %u beyond the area\n", rseq_reg_len(legacy));
+		return 1;
 	}
 	if (syscall(__NR_rseq, &area, rseq_reg_len(legacy), 0, RSEQ_SIG)) {
 		perror("rseq");

@@ -10,7 +10,7 @@
  *	change seen inside a section is a kernel bug.
  *
  *   rseq_stress tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-p]
- *                        [-s SECONDS] [-t THREADS]
+ *                        [-e] [-s SECONDS] [-t THREADS]
  *	TCMalloc's per-CPU slab pointer caching (percpu_tcmalloc.h of the
  *	versions which overlap the slab pointer with cpu_id_start). A
  *	thread-local 64-bit word sits 4 bytes before struct rseq, so its
@@ -52,6 +52,8 @@
  *		Like every thread which takes the shortcut in TCMalloc, the
  *		fencer has an rseq registration (the same kind as the workers)
  *   -p		worker i stays on CPU i % CPUs (no migration resets a tag)
+ *   -e		end at the first object handed out twice instead of after
+ *		SECONDS (for a case that must break: SECONDS is then a bound)
  * Exit 0: pass; 1: the pattern broke (a kernel bug under this policy);
  * 2: setup failed. A V2 registration in tcmalloc mode writes cpu_id_start,
  * which the kernel enforces as read-only: the process is killed (SIGSEGV).
@@ -425,7 +427,7 @@ static bool opt_syscalls = true, opt_sleeps = true, opt_signals = true, opt_kern
  * -a: fence all CPUs; -m: workers migrate; -g: workers push back; -S: self
  * fence; -p: worker i stays on CPU i % ncpus
  */
-static bool opt_all, opt_migrate, opt_grow, opt_selfstop, opt_pin;
+static bool opt_all, opt_migrate, opt_grow, opt_selfstop, opt_pin, opt_early;
 static int kernel_fd = -1;
 static char kernel_buf[256 << 10];
 
@@ -543,6 +545,8 @@ static int tcmalloc(void)
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec >= opt_seconds)
 			break;
+		if (opt_early && atomic_load(&double_handouts))
+			break;
 		cpu = i % ncpus;
 		if (opt_selfstop) {
 			/*
@@ -583,7 +587,7 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-p] [-s SECONDS] [-t THREADS] [-F]\n");
+		fprintf(stderr, "usage: rseq_stress samecpu|tcmalloc [-L] [-q | -k KIND] [-a] [-m] [-g] [-z] [-S] [-p] [-e] [-s SECONDS] [-t THREADS] [-F]\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {
@@ -622,6 +626,8 @@ int main(int argc, char **argv)
 			opt_selfstop = true;
 		else if (!strcmp(argv[i], "-p"))
 			opt_pin = true;
+		else if (!strcmp(argv[i], "-e"))
+			opt_early = true;
 		else {
 			fprintf(stderr, "rseq_stress: unknown option %s\n", argv[i]);
 			return 2;
