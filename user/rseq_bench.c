@@ -532,6 +532,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sorts v[0..n) and returns its median */
+static double median_of(double *v, int n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /*
  * preempt-out: the median of the batches of each phase (delta[b - 1] is
  * batch b) in phases[], and the median over the phases. A sweep over every
@@ -541,8 +548,7 @@ static int cmp_double(const void *a, const void *b)
  */
 static double phase_median(const uint64_t *delta, double *phases)
 {
-	uint64_t v[BATCHES / PHASES + 1];
-	double sorted[PHASES];
+	double v[BATCHES / PHASES + 1], sorted[PHASES];
 	int p, b, n;
 
 	_Static_assert(BATCHES >= PHASES, "a batch per phase at least");
@@ -551,12 +557,9 @@ static double phase_median(const uint64_t *delta, double *phases)
 		for (b = 1; b <= BATCHES; b++)
 			if (phase_of(b) == p)
 				v[n++] = delta[b - 1];
-		qsort(v, n, sizeof(v[0]), cmp_u64);
-		phases[p] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-		sorted[p] = phases[p];
+		phases[p] = sorted[p] = median_of(v, n);
 	}
-	qsort(sorted, PHASES, sizeof(sorted[0]), cmp_double);
-	return (sorted[PHASES / 2 - 1] + sorted[PHASES / 2]) / 2;
+	return median_of(sorted, PHASES);
 }
 
 static void measure(const struct cell *c, const char *impl, int round)
