@@ -11,6 +11,16 @@
  * loop, which makes QEMU's round-robin scheduler switch vCPUs at once, or
  * a sleep, so idle vCPUs do not count and spinning ones count little.
  *
+ * Counts should not depend on when a round runs, or the medians of two
+ * builds cannot be compared to the instruction. CFS's load tracking of the
+ * woken and the preempted thread made them depend on it (branches on the
+ * thread's history: whole rounds 3 instructions per wakeup or 20 to 50 per
+ * preemption apart, the same for C and Rust), so the thread that sleeps and
+ * wakes (wake, fence-wake) and both threads of the timer scenarios run
+ * SCHED_FIFO. What is left: the kernel's clock keeps adjusting against the
+ * TSC, which moves the instruction a timer fires at, so a timer scenario's
+ * round can still land 8 or 14 instructions off the others.
+ *
  *   rseq_bench [-r ROUNDS] [-s SCENARIO[,SCENARIO...]] [-u]
  *
  * Scenarios (each with the registrations and legacy policies it is run
@@ -125,6 +135,15 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* SCHED_FIFO at prio, or SCHED_OTHER for 0 */
+static void set_fifo(int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+
+	if (sched_setscheduler(0, prio ? SCHED_FIFO : SCHED_OTHER, &sp))
+		die("sched_setscheduler");
 }
 
 static void pin(int cpu)
@@ -267,14 +286,18 @@ static void *yield_partner(void *arg)
  */
 static void *waker(void *arg)
 {
-	struct sched_param sp = { .sched_priority = 1 };
+	struct sched_param sp = { .sched_priority = 2 };
 	int s = 0;
 
 	pin(0);
 	prctl(PR_SET_TIMERSLACK, 1);
-	/* A real-time waker preempts A at once, as an interrupt-driven wakeup would */
+	/*
+	 * Real-time above A (SCHED_FIFO 1 while it measures): the waker
+	 * preempts A at once, as an interrupt-driven wakeup would
+	 */
 	if (sched_setscheduler(0, SCHED_FIFO, &sp))
 		die("sched_setscheduler");
+	atomic_store(&ready, 1);
 	for (;;) {
 		struct timespec ts;
 		uint64_t t;
@@ -371,9 +394,12 @@ static atomic_int wake_seq, wake_ack;
 
 static void *sleeper(void *arg)
 {
+	struct sched_param sp = { .sched_priority = 1 };
 	int s = 0;
 
 	pin(0);
+	if (sched_setscheduler(0, SCHED_FIFO, &sp))
+		die("sched_setscheduler");
 	register_rseq(cur_legacy);
 	atomic_store(&ready, 1);
 	for (;;) {
@@ -628,6 +654,9 @@ static void measure(const struct cell *c, const char *impl, int round)
 		period = PERIOD_NS;
 		if (pthread_create(&th, NULL, waker, NULL))
 			die("pthread_create");
+		while (!atomic_load(&ready))
+			sched_yield();
+		set_fifo(1);
 		break;
 	case MEMBARRIER:
 		if (pthread_create(&th, NULL, membarrier_target, NULL))
@@ -655,6 +684,7 @@ static void measure(const struct cell *c, const char *impl, int round)
 	if (c->scen == YIELD || c->scen == YIELD_PROC)
 		ops *= 2;
 	read_stats(s1);
+	set_fifo(0);
 
 	atomic_store(&stop, true);
 	atomic_store(&mb_stop, 1);
