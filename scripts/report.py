@@ -70,12 +70,14 @@ def main():
             bad |= r[2] > 0
     md.append("")
 
-    md += ["## In-guest runs (QEMU/TCG, 2 vCPUs; slice: 4 on two NUMA nodes)", "",
+    md += ["## In-guest runs (QEMU/TCG, 2 vCPUs; slice, numa: 4 on two NUMA nodes; "
+           "-debian: Debian's config, scripts/distro)", "",
            "| arch | plan | passed | failed | skipped | problems |",
            "|---|---|---:|---:|---:|---|"]
     report["guest"] = {}
     for arch in ("x86_64", "arm64"):
-        for plan in ("quick", "module", "stress", "hostile", "full", "matrix", "slice"):
+        for plan in ("quick", "module", "stress", "hostile", "full", "matrix", "slice", "numa",
+                     "quick-debian", "stress-debian"):
             try:
                 with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
                     g = json.load(f)
