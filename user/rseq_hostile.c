@@ -346,11 +346,14 @@ static void case_task(const struct hcase *c)
 	 * it, and the child's section completes instead of aborting (a
 	 * "clear" in rseq/stats in every such run, under C and Rust).
 	 */
-	static struct rseq_area own __attribute__((aligned(256)));
+	static struct {
+		struct rseq_area a;
+		char tail[256 - sizeof(struct rseq_area)];	/* V2 length */
+	} own __attribute__((aligned(256)));
 	pid_t pid;
 
 	if (c->arg == 0)
-		area = &own;
+		area = &own.a;
 	if (do_register(area, c->legacy))
 		die("rseq");
 	sh->stage = 1;
@@ -365,7 +368,7 @@ static void case_task(const struct hcase *c)
 			 * The parent reads the area from the shared page.
 			 */
 			run_section(make_desc(D_VALID), true);
-			memcpy(&sh->area, &own, sizeof(own));
+			memcpy(&sh->area, &own.a, sizeof(own.a));
 			_exit(sh->ret + 20);
 		}
 		exit(child_rc(pid));

@@ -6,6 +6,7 @@
  * than printing counts (the kernel's slice_test only prints them).
  *
  *   slice_stress [-L | -n] [-d | -c] [-m] [-s SECONDS] [-t WORKERS_PER_CPU]
+ *   slice_stress -R
  *
  * Per CPU: WORKERS_PER_CPU (default 2) workers and a noise thread pinned
  * there (it spins 2 us and sleeps 50 us, as slice_test's noise thread:
@@ -46,6 +47,11 @@
  *       previous grant (the check wants slice_ctrl 0; C code, the same
  *       under both implementations)
  *   -m  workers move to the next CPU every 64 rounds
+ *   -R  the reproducer of that 7.3 behaviour: a child pinned to CPU 1 with
+ *       a noise thread gets a grant, spins until the kernel revokes it,
+ *       sets request and calls getppid() with rseq/debug on. Exit 0 when
+ *       the kernel kills it with SIGSEGV (what 7.3 does), 1 when it
+ *       survives 20 times (the check was fixed: this line must change)
  * Half the V2 workers enable the extension with RSEQ_FLAG_SLICE_EXT_DEFAULT_ON
  * at registration, the other half with the prctl. Prints the counts and the
  * rseq/stats deltas (s_granted ...). Exit 0: pass; 1: an invariant broke;
@@ -64,6 +70,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/prctl.h>
@@ -76,6 +83,10 @@
 #define __NR_rseq_slice_yield 471
 #endif
 #define ENOTSUPP 524
+/* slice_ctrl as one 32-bit word: request is byte 0, granted byte 1 */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the CTRL_* values assume little-endian (x86_64, arm64)"
+#endif
 #define CTRL_REQUEST 0x1u
 #define CTRL_GRANTED 0x100u
 #define DEBUGFS "/sys/kernel/debug/rseq/"
@@ -85,7 +96,7 @@ static __thread struct {
 	char tail[256];
 } __attribute__((aligned(256))) tls;
 
-static bool opt_legacy, opt_off, opt_debug, opt_migrate, opt_syscall;
+static bool opt_legacy, opt_off, opt_debug, opt_migrate, opt_syscall, opt_repro;
 static int opt_seconds = 5, opt_workers = 2;
 static long ncpus, slice_ns = 5000, old_slice_ns;
 static atomic_bool stop;
@@ -96,6 +107,7 @@ static int nworkers;
 /* What a worker is doing, for the SIGSEGV report */
 enum phase { P_IDLE, P_REQUEST, P_SECTION_SYSCALL, P_YIELD, P_SYSCALL, P_EXPIRY, P_MOVE };
 static const char *const phase_names[] = {
+	/* (threads other than the workers stay "between rounds") */
 	"between rounds", "request set", "getppid with request set",
 	"rseq_slice_yield", "getppid when granted", "waiting for expiry",
 	"sched_setaffinity",
@@ -186,6 +198,17 @@ static uint32_t xorshift(uint32_t *s)
 	return *s;
 }
 
+/* rseq/debug and rseq/slice_ext_nsec as they were (async-signal-safe) */
+static char old_slice_str[24];
+
+static void restore_knobs(void)
+{
+	if (opt_debug)
+		write_file(DEBUGFS "debug", "0");
+	if (old_slice_str[0])
+		write_file(DEBUGFS "slice_ext_nsec", old_slice_str);
+}
+
 static void on_signal(int sig)
 {
 	atomic_fetch_add(&cnt.signals, 1);
@@ -195,16 +218,27 @@ static void on_signal(int sig)
  * The kernel kills with SIGSEGV what breaks the rseq ABI (rseq/debug's
  * checks among others): say where the worker was
  */
+static void put_str(const char *str)
+{
+	if (write(1, str, strlen(str)) < 0)
+		return;
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
-	char buf[160];
-	int n = snprintf(buf, sizeof(buf),
-			 "FAIL: SIGSEGV (si_code %d) in a worker: %s, slice_ctrl 0x%x\n",
-			 si->si_code, phase_names[phase], *ctrl_word());
+	uint32_t v = *ctrl_word();
+	char hex[9];
+	int i;
 
-	write(1, buf, n);
-	if (opt_debug)
-		write_file(DEBUGFS "debug", "0");
+	for (i = 7; i >= 0; i--, v >>= 4)
+		hex[i] = "0123456789abcdef"[v & 15];
+	hex[8] = 0;
+	put_str("FAIL: SIGSEGV from the kernel, thread's phase: ");
+	put_str(phase_names[phase]);
+	put_str(", slice_ctrl 0x");
+	put_str(hex);
+	put_str("\n");
+	restore_knobs();
 	_exit(1);
 }
 
@@ -217,6 +251,7 @@ static void register_thread(int id)
 	if (syscall(__NR_rseq, &tls.area, rseq_reg_len(opt_legacy), flags, RSEQ_SIG))
 		setup_failed("rseq registration (run with GLIBC_TUNABLES=glibc.pthread.rseq=0)");
 	if (opt_legacy) {
+		/* ENOTSUPP: what 7.3 returns (rseq.rst does not list the case) */
 		errno = 0;
 		if (prctl(PR_RSEQ_SLICE_EXTENSION, PR_RSEQ_SLICE_EXTENSION_SET,
 			  PR_RSEQ_SLICE_EXT_ENABLE, 0, 0) != -1 || errno != ENOTSUPP)
@@ -230,11 +265,21 @@ static void register_thread(int id)
 			  PR_RSEQ_SLICE_EXT_ENABLE, 0, 0))
 			setup_failed("prctl(PR_RSEQ_SLICE_EXTENSION_SET)");
 	}
-	if (!opt_legacy && !opt_off &&
-	    prctl(PR_RSEQ_SLICE_EXTENSION, PR_RSEQ_SLICE_EXTENSION_GET, 0, 0, 0) !=
-	    PR_RSEQ_SLICE_EXT_ENABLE)
-		fail("worker %d: extension not enabled after %s\n", id,
-		     flags ? "RSEQ_FLAG_SLICE_EXT_DEFAULT_ON" : "the prctl");
+	if (!opt_legacy) {
+		/* V2: available, enabled as asked, and flags says the same */
+		unsigned int want = RSEQ_CS_FLAG_SLICE_EXT_AVAILABLE |
+				    (opt_off ? 0 : RSEQ_CS_FLAG_SLICE_EXT_ENABLED);
+		long on = prctl(PR_RSEQ_SLICE_EXTENSION, PR_RSEQ_SLICE_EXTENSION_GET, 0, 0, 0);
+
+		if (on != (opt_off ? 0 : PR_RSEQ_SLICE_EXT_ENABLE))
+			fail("worker %d: prctl GET %ld after %s\n", id, on,
+			     opt_off ? "registering without it" :
+			     flags ? "RSEQ_FLAG_SLICE_EXT_DEFAULT_ON" : "the prctl");
+		if ((tls.area.flags & (RSEQ_CS_FLAG_SLICE_EXT_AVAILABLE |
+				       RSEQ_CS_FLAG_SLICE_EXT_ENABLED)) != want)
+			fail("worker %d: flags 0x%x, extension bits 0x%x expected\n", id,
+			     tls.area.flags, want);
+	}
 }
 
 /* Granted: end the extension one of three ways; slice_ctrl is 0 after */
@@ -369,6 +414,71 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static void *noise(void *arg);
+
+/*
+ * -R, in a child: get a grant, let the kernel revoke it (expiry timer or
+ * preemption: no system call), set request again and call getppid().
+ * With rseq/debug on, 7.3 kills the task there. Exit 3 if it survived 20
+ * such sequences, 4 if no grant came.
+ */
+static int repro(void)
+{
+	long cpu = ncpus > 1 ? 1 : 0, n;
+	uint32_t seed = 2463534242u;
+	int survived = 0, tries;
+	pthread_t th;
+
+	pin_to_cpu(cpu);
+	register_thread(0);
+	if (pthread_create(&th, NULL, noise, (void *)cpu))
+		setup_failed("pthread_create");
+	for (tries = 0; tries < 1000000 && survived < 20; tries++) {
+		*ctrl_request() = 1;
+		spin_iters(section_iters(&seed), true);
+		if (*ctrl_word() != CTRL_GRANTED) {
+			*ctrl_request() = 0;
+			continue;
+		}
+		for (n = iters_per_us * 1000000L; n && *ctrl_word() == CTRL_GRANTED; n--)
+			__asm__ __volatile__("" ::: "memory");
+		if (*ctrl_word())
+			continue;
+		*ctrl_request() = 1;
+		syscall(__NR_getppid);
+		*ctrl_request() = 0;
+		survived++;
+	}
+	printf("reproducer: %d grants revoked by the kernel, then a system call with request set survived\n",
+	       survived);
+	return survived ? 3 : 4;
+}
+
+static int run_repro(void)
+{
+	int status;
+	pid_t pid;
+
+	if (write_file(DEBUGFS "debug", "1"))
+		setup_failed("rseq/debug");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(repro());
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		setup_failed("fork");
+	write_file(DEBUGFS "debug", "0");
+	restore_knobs();
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) {
+		printf("killed by SIGSEGV, as 7.3's debug check does: PASS\n");
+		return 0;
+	}
+	printf("not killed (%s %d): has the debug check been fixed? FAIL\n",
+	       WIFSIGNALED(status) ? "signal" : "exit",
+	       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	return 1;
+}
+
 static void *noise(void *arg)
 {
 	struct timespec ts = { 0, 50000 };
@@ -438,8 +548,9 @@ int main(int argc, char **argv)
 	size_t i;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "Lndmcs:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "LndmcRs:t:")) != -1) {
 		switch (opt) {
+		case 'R': opt_repro = true; break;
 		case 'c': opt_syscall = true; break;
 		case 'L': opt_legacy = true; break;
 		case 'n': opt_off = true; break;
@@ -467,10 +578,14 @@ int main(int argc, char **argv)
 	 * the grant is then revoked before user space sees it
 	 */
 	old_slice_ns = read_long(DEBUGFS "slice_ext_nsec", 0);
-	if (old_slice_ns)
+	if (old_slice_ns) {
+		snprintf(old_slice_str, sizeof(old_slice_str), "%ld", old_slice_ns);
 		write_file(DEBUGFS "slice_ext_nsec", "50000");
+	}
 	slice_ns = read_long(DEBUGFS "slice_ext_nsec", slice_ns);
 	calibrate();
+	if (opt_repro)
+		return run_repro();
 	if (opt_debug && write_file(DEBUGFS "debug", "1"))
 		setup_failed("rseq/debug");
 	signal(SIGUSR1, on_signal);
@@ -500,14 +615,7 @@ int main(int argc, char **argv)
 		pthread_join(workers[i], NULL);
 	for (i = 0; i < (size_t)ncpus; i++)
 		pthread_join(noise_threads[i], NULL);
-	if (opt_debug)
-		write_file(DEBUGFS "debug", "0");
-	if (old_slice_ns) {
-		char buf[32];
-
-		snprintf(buf, sizeof(buf), "%ld", old_slice_ns);
-		write_file(DEBUGFS "slice_ext_nsec", buf);
-	}
+	restore_knobs();
 
 	printf("%s, %ld CPUs x %d workers, %d s, extension %ld ns (%ld iterations/us)%s%s%s\n",
 	       opt_legacy ? "legacy" : opt_off ? "V2, extension off" : "V2, extension on",
@@ -518,7 +626,8 @@ int main(int argc, char **argv)
 	       cnt.rounds, cnt.cleared, cnt.completed, cnt.late, cnt.granted,
 	       cnt.yielded1, cnt.yielded0, cnt.syscalled, cnt.expired, cnt.signals,
 	       cnt.moves);
-	if (stats && read_stats(after)) {
+	stats = stats && read_stats(after);
+	if (stats) {
 		printf("rseq/stats:");
 		for (i = 0; i < NSTATS; i++)
 			printf(" %s +%lu", stat_names[i], after[i] - before[i]);
@@ -526,6 +635,20 @@ int main(int argc, char **argv)
 	}
 	if (!opt_legacy && !opt_off && !cnt.granted)
 		fail("no grant in %ld rounds: the grant path was not exercised\n", cnt.rounds);
+	if (opt_off && !cnt.cleared)
+		fail("-n: no request was ever cleared by the kernel: no section was interrupted\n");
+	/*
+	 * Only these workers use the extension while it runs: every
+	 * rseq_slice_yield() that returned 1 is one s_yielded, and some
+	 * grants must have run into the expiry timer
+	 */
+	if (stats && !opt_legacy && !opt_off) {
+		if (after[3] - before[3] != (unsigned long)cnt.yielded1)
+			fail("rseq/stats syield +%lu, rseq_slice_yield() returned 1 %ld times\n",
+			     after[3] - before[3], cnt.yielded1);
+		if (after[1] == before[1])
+			fail("rseq/stats sexpir +0: no grant ran into the expiry timer\n");
+	}
 	if (!cnt.signals)
 		fail("no signal delivered\n");
 	printf("%s\n", atomic_load(&failed) ? "FAIL" : "PASS");
