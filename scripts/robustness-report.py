@@ -6,7 +6,8 @@ usage: robustness-report.py RESULTS_DIR OUT_DIR ARCH...
 
 Per arch and kernel (default, debug), per part: cases tried, outcomes
 equal to C, failures and kernel splats. Hostile cases count one per
-rseq_hostile case (each run under C and under Rust and compared); the
+rseq_hostile case or rseq_fuzz sequence (each run under C and under Rust
+and compared); the
 other parts count guest plan lines (or KUnit cases). Exit 1 when any case
 failed or differed, a run is missing, or there is any splat.
 """
@@ -26,6 +27,7 @@ PARTS = [
     ("hostile user space (hostile.plan)", "debug", "hostile-debug"),
     ("hostile user space, rseq_debug=1 (hostile.plan)", "debug", "hostile-debug-rseqdebug"),
     ("hostile user space (hostile.plan)", "default", "hostile"),
+    ("fuzzer, rseq/debug off and on (fuzz.plan)", "default", "fuzz"),
     ("fail_usercopy under the stress programs (faults.plan)", "debug", "faults-debug"),
     ("module load/unload, 20 cycles under load (module.plan)", "debug", "module-debug"),
     ("module 100 cycles under stress + selftests (robust.plan)", "default", "robust"),
@@ -60,13 +62,19 @@ def count_splats(path):
 
 
 def hostile(logf):
+    """rseq_hostile cases and rseq_fuzz sequences: (same, different)"""
     same = diff = 0
     try:
         with open(logf, errors="replace") as f:
             for ln in f:
-                if re.match(r"^#\s+same ", ln):
+                m = re.match(r"^#\s+rseq_fuzz: seeds .*: (\d+) the same under C and Rust, "
+                             r"(\d+) different", ln)
+                if m:
+                    same += int(m.group(1))
+                    diff += int(m.group(2))
+                elif re.match(r"^#\s+same ", ln):
                     same += 1
-                elif re.match(r"^#\s+DIFFERENT ", ln):
+                elif re.match(r"^#\s+DIFFERENT (?!seed )", ln):  # (rseq_fuzz's: counted above)
                     diff += 1
     except OSError:
         return None
@@ -97,7 +105,7 @@ def main():
                 j = guest_result(res, f"{arch}-{src}")
                 if j is None:
                     row.update(tried=None)
-                elif src.startswith("hostile"):
+                elif src.startswith("hostile") or src == "fuzz":
                     same, diff = hostile(logf)
                     row.update(tried=same + diff, equal=same, failed=diff + j["failed"],
                                splats=len(j["splats"]), problems=j["problems"])
