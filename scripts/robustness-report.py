@@ -62,23 +62,24 @@ def count_splats(path):
 
 
 def hostile(logf):
-    """rseq_hostile cases and rseq_fuzz sequences: (same, different)"""
-    same = diff = 0
+    """rseq_hostile cases and rseq_fuzz sequences: (same, different, flaky)"""
+    same = diff = flaky = 0
     try:
         with open(logf, errors="replace") as f:
             for ln in f:
                 m = re.match(r"^#\s+rseq_fuzz: seeds .*: (\d+) the same under C and Rust, "
-                             r"(\d+) different", ln)
+                             r"(\d+) different(?:, (\d+) flaky)?", ln)
                 if m:
                     same += int(m.group(1))
                     diff += int(m.group(2))
+                    flaky += int(m.group(3) or 0)
                 elif re.match(r"^#\s+same ", ln):
                     same += 1
                 elif re.match(r"^#\s+DIFFERENT (?!seed )", ln):  # (rseq_fuzz's: counted above)
                     diff += 1
     except OSError:
         return None
-    return same, diff
+    return same, diff, flaky
 
 
 def main():
@@ -106,8 +107,9 @@ def main():
                 if j is None:
                     row.update(tried=None)
                 elif src.startswith("hostile") or src == "fuzz":
-                    same, diff = hostile(logf)
-                    row.update(tried=same + diff, equal=same, failed=diff + j["failed"],
+                    # (flaky fuzz sequences: tried, neither equal nor failed)
+                    same, diff, flaky = hostile(logf)
+                    row.update(tried=same + diff + flaky, equal=same, failed=diff + j["failed"],
                                splats=len(j["splats"]), problems=j["problems"])
                 else:
                     row.update(tried=j["passed"] + j["failed"] + j["skipped"],
