@@ -76,8 +76,8 @@ def main():
            "|---|---|---:|---:|---:|---|"]
     report["guest"] = {}
     for arch in ("x86_64", "arm64"):
-        for plan in ("quick", "module", "stress", "hostile", "full", "matrix", "slice", "numa",
-                     "quick-debian", "stress-debian"):
+        for plan in ("quick", "module", "stress", "hostile", "switch", "full", "matrix",
+                     "slice", "numa", "quick-debian", "stress-debian"):
             try:
                 with open(os.path.join(res, f"guest-{arch}-{plan}.json")) as f:
                     g = json.load(f)

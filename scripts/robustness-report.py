@@ -28,6 +28,8 @@ PARTS = [
     ("hostile user space, rseq_debug=1 (hostile.plan)", "debug", "hostile-debug-rseqdebug"),
     ("hostile user space (hostile.plan)", "default", "hostile"),
     ("fuzzer, rseq/debug off and on (fuzz.plan)", "default", "fuzz"),
+    ("rseq/impl and rseq/legacy switched every 5 ms under load (switch.plan)", "default",
+     "switch"),
     ("fail_usercopy under the stress programs (faults.plan)", "debug", "faults-debug"),
     ("module load/unload, 20 cycles under load (module.plan)", "debug", "module-debug"),
     ("module 100 cycles under stress + selftests (robust.plan)", "default", "robust"),

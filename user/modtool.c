@@ -10,6 +10,13 @@
  *		while they run (a PROG that finishes early is started again),
  *		then require every run to succeed and rseq/impl to be back on
  *		"c"
+ *	modtool switch MS SECONDS -- PROG [ARGS] [-- PROG [ARGS]]...
+ *		run the PROGs in the background (restarted as in cycle) and
+ *		switch the implementation (rseq/impl: c, rust) and the legacy
+ *		policy (rseq/legacy: historic, fence_reset, the two sufficient
+ *		for the TCMalloc pattern) every MS milliseconds for SECONDS;
+ *		every run must succeed; rseq/impl and rseq/legacy end on c and
+ *		historic
  *
  * Exit 0 on success, 1 on failure, 4 (skip) if the module cannot be
  * loaded because the implementation is built in.
@@ -89,12 +96,47 @@ static bool status_ok(int status)
 	return WIFEXITED(status) && !WEXITSTATUS(status);
 }
 
+static int write_knob(const char *knob, const char *val)
+{
+	char path[64];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/rseq/%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* One step of cycle(): a module load and unload */
+static int step_module(const char *path, int i)
+{
+	return load(path, "") || unload("rseq_rs") ? -1 : 0;
+}
+
+/* One step of switch: MS ms, then the next implementation and policy */
+static int step_switch(const char *ms, int i)
+{
+	static const char *const policies[] = { "historic", "fence_reset" };
+
+	usleep(atoi(ms) * 1000);
+	if (write_knob("impl", i & 1 ? "rust" : "c") ||
+	    write_knob("legacy", policies[(i >> 1) & 1])) {
+		perror("rseq/impl, rseq/legacy");
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * Load and unload PATH n times while the programs run; a program that
- * finishes before the cycles do is started again, so the load stays on
- * to the last cycle. Every run of every program must succeed.
+ * Run step(arg) n times while the programs run; a program that finishes
+ * before the steps do is started again, so the load stays on to the last
+ * step. Every run of every program must succeed.
  */
-static int cycle(const char *path, int n, char ***progs, int nprogs)
+static int cycle(int (*step)(const char *, int), const char *arg, int n, char ***progs,
+		 int nprogs)
 {
 	pid_t pids[MAX_PROGS];
 	int i, j, status, runs = 0, failed = 0;
@@ -102,7 +144,7 @@ static int cycle(const char *path, int n, char ***progs, int nprogs)
 	for (j = 0; j < nprogs; j++)
 		pids[j] = spawn(progs[j]);
 	for (i = 0; i < n && !failed; i++) {
-		if (load(path, "") || unload("rseq_rs")) {
+		if (step(arg, i)) {
 			failed++;
 			break;
 		}
@@ -128,9 +170,28 @@ static int cycle(const char *path, int n, char ***progs, int nprogs)
 		}
 		runs++;
 	}
-	printf("%d load/unload cycles done, %d program runs alongside, %d failed\n",
-	       i, runs, failed);
+	if (step == step_switch &&
+	    (write_knob("impl", "c") || write_knob("legacy", "historic")))
+		failed++;
+	printf("%d %s done, %d program runs alongside, %d failed\n", i,
+	       step == step_module ? "load/unload cycles" : "implementation and policy switches",
+	       runs, failed);
 	return !failed && impl_is("[c]") ? 0 : 1;
+}
+
+/* PROG [ARGS] [-- PROG [ARGS]]... from argv[first] (a "--"): the programs */
+static int parse_progs(int argc, char **argv, int first, char ***progs)
+{
+	int i, nprogs = 0;
+
+	for (i = first; i < argc && nprogs < MAX_PROGS; i++) {
+		if (strcmp(argv[i], "--"))
+			continue;
+		argv[i] = NULL;
+		if (i + 1 < argc)
+			progs[nprogs++] = argv + i + 1;
+	}
+	return nprogs;
 }
 
 int main(int argc, char **argv)
@@ -147,19 +208,22 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 6 && !strcmp(argv[1], "cycle") && !strcmp(argv[4], "--")) {
 		char **progs[MAX_PROGS];
-		int i, nprogs = 0;
+		int nprogs = parse_progs(argc, argv, 4, progs);
 
 		/* cycle PATH N -- PROG [ARGS] [-- PROG [ARGS]]... */
-		for (i = 4; i < argc && nprogs < MAX_PROGS; i++) {
-			if (strcmp(argv[i], "--"))
-				continue;
-			argv[i] = NULL;
-			if (i + 1 < argc)
-				progs[nprogs++] = argv + i + 1;
-		}
-		return cycle(argv[2], atoi(argv[3]), progs, nprogs);
+		return cycle(step_module, argv[2], atoi(argv[3]), progs, nprogs);
+	}
+	if (argc >= 6 && !strcmp(argv[1], "switch") && !strcmp(argv[4], "--") &&
+	    atoi(argv[2]) > 0) {
+		char **progs[MAX_PROGS];
+		int nprogs = parse_progs(argc, argv, 4, progs);
+
+		/* switch MS SECONDS -- PROG [ARGS] [-- PROG [ARGS]]... */
+		return cycle(step_switch, argv[2], atoi(argv[3]) * 1000 / atoi(argv[2]), progs,
+			     nprogs);
 	}
 	fprintf(stderr,
-		"usage: modtool load PATH [PARAMS] | unload NAME | cycle PATH N -- PROG... [-- PROG...]\n");
+		"usage: modtool load PATH [PARAMS] | unload NAME | cycle PATH N -- PROG... [-- PROG...]"
+		" | switch MS SECONDS -- PROG... [-- PROG...]\n");
 	return 1;
 }
