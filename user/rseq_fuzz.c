@@ -77,14 +77,6 @@
 #define OUT_SIZE	(16 * 1024)
 #define BATCH		100
 
-struct desc {
-	uint32_t version;
-	uint32_t flags;
-	uint64_t start_ip;
-	uint64_t post_commit_offset;
-	uint64_t abort_ip;
-} __attribute__((aligned(32)));
-
 /* The critical section: a breakpoint inside it (fz_trap) */
 extern char fz_begin[], fz_trap[], fz_end[], fz_abort[], fz_abort_badsig[];
 int fz_section(void);
@@ -367,7 +359,7 @@ static void *waker(void *arg)
 	return NULL;
 }
 
-static void make_desc(struct desc *d, uint32_t kind)
+static void make_desc(struct rseq_desc *d, uint32_t kind)
 {
 	memset(d, 0, sizeof(*d));
 	d->start_ip = (uintptr_t)fz_begin;
@@ -415,7 +407,7 @@ static long do_rseq(void *p, uint32_t len, int flags, uint32_t sig)
 static void snapshot(void)
 {
 	const uint32_t *w = (const uint32_t *)AREA_PAGE;
-	const struct desc *d = (const struct desc *)DESC_PAGE;
+	const struct rseq_desc *d = (const struct rseq_desc *)DESC_PAGE;
 	int i;
 
 	if (area_prot & PROT_READ) {
@@ -486,7 +478,7 @@ static void run_op(const struct op *o, int i)
 		break;
 	}
 	case OP_DESC:
-		make_desc((struct desc *)DESC_PAGE, o->a);
+		make_desc((struct rseq_desc *)DESC_PAGE, o->a);
 		break;
 	case OP_CS:
 		if (!(area_prot & PROT_WRITE)) {
@@ -541,7 +533,7 @@ static void run_op(const struct op *o, int i)
 		area_prot = PROT_READ | PROT_WRITE;
 		break;
 	case OP_SPIN: {
-		struct desc *d = (struct desc *)DESC_PAGE + 2;
+		struct rseq_desc *d = (struct rseq_desc *)DESC_PAGE + 2;
 		pthread_t th;
 
 		memset(d, 0, sizeof(*d));
@@ -619,7 +611,7 @@ static void run_child(const struct seq *q, uint32_t mask)
 		    mmap(DESC_PAGE, 4096, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != DESC_PAGE)
 			_exit(99);
-		make_desc((struct desc *)DESC_PAGE, 0);
+		make_desc((struct rseq_desc *)DESC_PAGE, 0);
 		syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
 		for (i = 0; i < q->nops; i++)
 			if (mask & (1u << i))

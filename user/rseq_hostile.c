@@ -46,14 +46,6 @@
 #define KERNEL_ADDR	0xffff800080000000ull
 #endif
 
-struct rseq_desc {
-	uint32_t version;
-	uint32_t flags;
-	uint64_t start_ip;
-	uint64_t post_commit_offset;
-	uint64_t abort_ip;
-} __attribute__((aligned(32)));
-
 /* The page shared with the children */
 struct shared {
 	struct rseq_area area;

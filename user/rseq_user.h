@@ -35,6 +35,15 @@ static inline uint32_t rseq_reg_len(bool legacy)
 	return legacy || size <= 32 ? 32 : size < 64 ? 64 : size;
 }
 
+/* A critical section descriptor (struct rseq_cs of include/uapi/linux/rseq.h) */
+struct rseq_desc {
+	uint32_t version;
+	uint32_t flags;
+	uint64_t start_ip;
+	uint64_t post_commit_offset;
+	uint64_t abort_ip;
+} __attribute__((aligned(32)));
+
 struct rseq_area {
 	uint32_t cpu_id_start;
 	uint32_t cpu_id;
